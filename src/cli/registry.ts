@@ -1,0 +1,88 @@
+import type { CliContext } from './context.ts';
+import type { CommandSpec, ParsedArgs } from './flags.ts';
+
+export interface Command {
+  spec: CommandSpec;
+  run(ctx: CliContext, args: ParsedArgs): Promise<number>;
+}
+
+type Loader = () => Promise<Command>;
+
+type CommandKeys<M> = { [K in keyof M]: M[K] extends Command ? K : never }[keyof M];
+
+const from =
+  <M>(load: () => Promise<M>, name: CommandKeys<M>): Loader =>
+  async () =>
+    (await load())[name] as Command;
+
+const image = () => import('./commands/image.ts');
+const run = () => import('./commands/run.ts');
+const life = () => import('./commands/lifecycle.ts');
+const observe = () => import('./commands/observe.ts');
+const exec = () => import('./commands/exec.ts');
+
+/**
+ * Every command, by the words that name it. Modules load lazily so a command pays only for its own code.
+ * Top-level shortcuts (`ps`, `rmi`, …) and management forms (`container ls`, `image rm`, …) share entries.
+ */
+export const COMMANDS: Record<string, Loader> = {
+  import: from(image, 'importCmd'),
+  'image import': from(image, 'importCmd'),
+  images: from(image, 'imagesCmd'),
+  'image ls': from(image, 'imagesCmd'),
+  'image list': from(image, 'imagesCmd'),
+  tag: from(image, 'tagCmd'),
+  'image tag': from(image, 'tagCmd'),
+  rmi: from(image, 'rmiCmd'),
+  'image rm': from(image, 'rmiCmd'),
+  'image remove': from(image, 'rmiCmd'),
+  'image inspect': from(image, 'imageInspectCmd'),
+  history: from(image, 'historyCmd'),
+  'image history': from(image, 'historyCmd'),
+  'image prune': from(image, 'imagePruneCmd'),
+
+  run: from(run, 'runCmd'),
+  'container run': from(run, 'runCmd'),
+  create: from(run, 'createCmd'),
+  'container create': from(run, 'createCmd'),
+
+  start: from(life, 'startCmd'),
+  'container start': from(life, 'startCmd'),
+  stop: from(life, 'stopCmd'),
+  'container stop': from(life, 'stopCmd'),
+  restart: from(life, 'restartCmd'),
+  'container restart': from(life, 'restartCmd'),
+  kill: from(life, 'killCmd'),
+  'container kill': from(life, 'killCmd'),
+  rm: from(life, 'rmCmd'),
+  'container rm': from(life, 'rmCmd'),
+  'container remove': from(life, 'rmCmd'),
+  wait: from(life, 'waitCmd'),
+  'container wait': from(life, 'waitCmd'),
+  rename: from(life, 'renameCmd'),
+  'container rename': from(life, 'renameCmd'),
+  pause: from(life, 'pauseCmd'),
+  'container pause': from(life, 'pauseCmd'),
+  unpause: from(life, 'unpauseCmd'),
+  'container unpause': from(life, 'unpauseCmd'),
+  'container prune': from(life, 'containerPruneCmd'),
+  'container cleanup': from(life, 'cleanupCmd'),
+
+  ps: from(observe, 'psCmd'),
+  'container ls': from(observe, 'psCmd'),
+  'container list': from(observe, 'psCmd'),
+  'container ps': from(observe, 'psCmd'),
+  logs: from(observe, 'logsCmd'),
+  'container logs': from(observe, 'logsCmd'),
+  inspect: from(observe, 'inspectCmd'),
+  'container inspect': from(observe, 'containerInspectCmd'),
+  top: from(observe, 'topCmd'),
+  'container top': from(observe, 'topCmd'),
+  stats: from(observe, 'statsCmd'),
+  'container stats': from(observe, 'statsCmd'),
+
+  exec: from(exec, 'execCmd'),
+  'container exec': from(exec, 'execCmd'),
+  attach: from(exec, 'attachCmd'),
+  'container attach': from(exec, 'attachCmd'),
+};

@@ -1,0 +1,200 @@
+import { execFileSync } from 'node:child_process';
+import type { StoreContext } from '../engine/context.ts';
+import type { ContainerSummary } from '../engine/types.ts';
+import { humanDuration } from '../util/units.ts';
+import { containerFiles } from './paths.ts';
+import { rootfsDirs } from './rootfs.ts';
+import { type ContainerRecord, ZERO_TIME } from './types.ts';
+
+function quoteArg(a: string): string {
+  return /[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a;
+}
+
+/** `ps`'s COMMAND: entrypoint and command joined, as docker shows it. */
+export function commandLine(c: ContainerRecord): string {
+  return [...(c.config.entrypoint ?? []), ...(c.config.cmd ?? [])].map(quoteArg).join(' ');
+}
+
+function sinceMs(iso: string): number {
+  return Math.max(0, Date.now() - Date.parse(iso));
+}
+
+/** docker's human status: `Up 5 minutes`, `Exited (0) 2 hours ago`, `Created`, `Up 3 seconds (Paused)`. */
+export function statusText(c: ContainerRecord): string {
+  const s = c.state;
+  switch (s.status) {
+    case 'running':
+      return `Up ${humanDuration(sinceMs(s.startedAt))}`;
+    case 'paused':
+      return `Up ${humanDuration(sinceMs(s.startedAt))} (Paused)`;
+    case 'restarting':
+      return `Restarting (${s.exitCode}) ${humanDuration(sinceMs(s.finishedAt))} ago`;
+    case 'exited':
+      return s.finishedAt === ZERO_TIME ? 'Created' : `Exited (${s.exitCode}) ${humanDuration(sinceMs(s.finishedAt))} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    default:
+      return 'Created';
+  }
+}
+
+/** Bytes written to the container's own layer (docker's SizeRw). */
+export function sizeRw(ctx: StoreContext, id: string): number {
+  try {
+    const out = execFileSync('du', ['-sb', rootfsDirs(ctx, id).upper], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return Number(out.split('\t')[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The image as the user named it, or its short ID once that name points elsewhere (as docker shows it). */
+function imageName(ctx: StoreContext, c: ContainerRecord): string {
+  const byName = ctx.images.find(c.imageRef);
+  if (byName?.id === c.imageId) return c.imageRef;
+  return c.imageId.slice(7, 19);
+}
+
+export function summarize(ctx: StoreContext, c: ContainerRecord, withSize: boolean): ContainerSummary {
+  const img = ctx.images.get(c.imageId);
+  const out: ContainerSummary = {
+    Id: c.id,
+    Names: [`/${c.name}`],
+    Image: imageName(ctx, c),
+    ImageID: c.imageId,
+    Command: commandLine(c),
+    Created: Math.floor(Date.parse(c.created) / 1000),
+    Ports: [],
+    Labels: c.config.labels,
+    State: c.state.status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.config.host.networkMode === 'private' ? 'none' : c.config.host.networkMode },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+  if (withSize) {
+    out.SizeRw = sizeRw(ctx, c.id);
+    out.SizeRootFs = out.SizeRw + (img?.size ?? 0);
+  }
+  return out;
+}
+
+/** `docker inspect` for a container: the moby ContainerJSON shape, filled from what Berth knows. */
+export function inspectContainer(ctx: StoreContext, c: ContainerRecord, withSize: boolean): Record<string, unknown> {
+  const cfg = c.config;
+  const h = cfg.host;
+  const f = containerFiles(ctx.paths, c.id);
+  const dirs = rootfsDirs(ctx, c.id);
+  const img = ctx.images.get(c.imageId);
+  const args = [...(cfg.entrypoint ?? []), ...(cfg.cmd ?? [])];
+  const s = c.state;
+  const netMode = h.networkMode === 'private' ? 'none' : h.networkMode;
+  const out: Record<string, unknown> = {
+    Id: c.id,
+    Created: c.created,
+    Path: args[0] ?? '',
+    Args: args.slice(1),
+    State: {
+      Status: s.status,
+      Running: s.status === 'running' || s.status === 'paused',
+      Paused: s.status === 'paused',
+      Restarting: s.status === 'restarting',
+      OOMKilled: s.oomKilled,
+      Dead: s.status === 'dead',
+      Pid: s.status === 'running' || s.status === 'paused' ? s.pid : 0,
+      ExitCode: s.exitCode,
+      Error: s.error,
+      StartedAt: s.startedAt,
+      FinishedAt: s.finishedAt,
+    },
+    Image: c.imageId,
+    ResolvConfPath: `${f.bundle}/resolv.conf`,
+    HostnamePath: `${f.bundle}/hostname`,
+    HostsPath: `${f.bundle}/hosts`,
+    LogPath: f.log,
+    Name: `/${c.name}`,
+    RestartCount: s.restartCount,
+    Driver: 'overlay',
+    Platform: img?.config.os ?? 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: null,
+      ContainerIDFile: '',
+      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(h.log.maxSize), 'max-file': String(h.log.maxFile) } },
+      NetworkMode: netMode,
+      PortBindings: {},
+      RestartPolicy: { Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount },
+      AutoRemove: h.autoRemove,
+      CapAdd: h.capAdd.length ? h.capAdd : null,
+      CapDrop: h.capDrop.length ? h.capDrop : null,
+      Init: h.init,
+      OomScoreAdj: h.oomScoreAdj,
+      Privileged: h.privileged,
+      ReadonlyRootfs: h.readonlyRootfs,
+      SecurityOpt: h.securityOpt.length ? h.securityOpt : null,
+      Tmpfs: Object.keys(h.tmpfs).length ? h.tmpfs : undefined,
+      ShmSize: h.shmSize,
+      Runtime: s.runtime,
+      Memory: h.memory,
+      MemorySwap: h.memorySwap,
+      NanoCpus: h.nanoCpus,
+      CpuShares: h.cpuShares,
+      PidsLimit: h.pidsLimit || null,
+      Ulimits: h.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+    },
+    GraphDriver: {
+      Name: 'overlay',
+      Data: {
+        LowerDir: img?.layers.map((l) => ctx.layers.dir(l.chainId)).reverse().join(':') ?? '',
+        UpperDir: dirs.upper,
+        WorkDir: dirs.work,
+        MergedDir: dirs.merged,
+      },
+    },
+    Mounts: [],
+    Config: {
+      Hostname: cfg.hostname,
+      Domainname: cfg.domainname,
+      User: cfg.user,
+      AttachStdin: cfg.openStdin,
+      AttachStdout: true,
+      AttachStderr: true,
+      ExposedPorts: cfg.exposedPorts.length ? Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) : undefined,
+      Tty: cfg.tty,
+      OpenStdin: cfg.openStdin,
+      StdinOnce: cfg.stdinOnce,
+      Env: cfg.env,
+      Cmd: cfg.cmd,
+      Image: cfg.image,
+      Volumes: null,
+      WorkingDir: cfg.workingDir,
+      Entrypoint: cfg.entrypoint,
+      OnBuild: null,
+      Labels: cfg.labels,
+      StopSignal: cfg.stopSignal,
+      StopTimeout: cfg.stopTimeout,
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      Ports: {},
+      SandboxKey: s.pid ? `/proc/${s.pid}/ns/net` : '',
+      Networks: {},
+    },
+  };
+  if (withSize) {
+    const rw = sizeRw(ctx, c.id);
+    out.SizeRw = rw;
+    out.SizeRootFs = rw + (img?.size ?? 0);
+  }
+  return out;
+}
+
+export function runningForText(c: ContainerRecord): string {
+  return `${humanDuration(sinceMs(c.created))} ago`;
+}

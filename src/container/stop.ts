@@ -1,0 +1,117 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StoreContext } from '../engine/context.ts';
+import { withLock } from '../store/lock.ts';
+import { ConflictError } from '../util/errors.ts';
+import { cleanupContainer, removeContainerFiles } from './cleanup.ts';
+import { waitExitFile } from './exit-file.ts';
+import { containerFiles } from './paths.ts';
+import { runtimeExec, selectRuntime } from './runtime.ts';
+import { parseSignal, signalName } from './signals.ts';
+import type { ContainerRecord } from './types.ts';
+
+const ACTIVE = new Set(['running', 'paused', 'restarting']);
+
+export function isActive(c: ContainerRecord): boolean {
+  return ACTIVE.has(c.state.status);
+}
+
+/** Sends a signal to the container's init process through the runtime. */
+export async function killContainer(
+  ctx: StoreContext,
+  ref: string,
+  signal = 'KILL',
+): Promise<ContainerRecord> {
+  const c = ctx.containers.mustFind(ref);
+  const sig = parseSignal(signal);
+  if (c.state.status !== 'running' && c.state.status !== 'paused') {
+    throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.id} is not running`);
+  }
+  if (
+    ['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', signalName(parseSignal(c.config.stopSignal))].includes(
+      signalName(sig),
+    )
+  ) {
+    ctx.containers.update(c.id, (s) => ({ ...s, manuallyStopped: true }));
+  }
+  const f = containerFiles(ctx.paths, c.id);
+  const rt = selectRuntime(c.state.runtime || undefined);
+  await runtimeExec(rt, f.runtimeState, ['kill', c.id, String(sig)]);
+  return c;
+}
+
+export async function stopContainer(
+  ctx: StoreContext,
+  ref: string,
+  timeoutSec?: number,
+  signal?: string,
+): Promise<ContainerRecord> {
+  let c = ctx.containers.mustFind(ref);
+  if (!isActive(c)) return c;
+  c = ctx.containers.update(c.id, (s) => ({ ...s, manuallyStopped: true }));
+  if (c.state.status === 'restarting') {
+    // Between runs: the restart loop sees manuallyStopped and gives up.
+    return ctx.containers.update(c.id, (s) => ({ ...s, status: 'exited' }));
+  }
+  const f = containerFiles(ctx.paths, c.id);
+  const rt = selectRuntime(c.state.runtime || undefined);
+  const timeout = timeoutSec ?? c.config.stopTimeout;
+  const sig = parseSignal(signal ?? c.config.stopSignal);
+  const send = async (s: number) => {
+    await runtimeExec(rt, f.runtimeState, ['kill', c.id, String(s)]).catch(() => undefined);
+    if (c.state.status === 'paused')
+      await runtimeExec(rt, f.runtimeState, ['resume', c.id]).catch(() => undefined);
+  };
+  if (timeout !== 0) {
+    await send(sig);
+  }
+  if (
+    (await waitExitFile(f.exitDir, c.id, timeout < 0 ? Number.POSITIVE_INFINITY : timeout * 1000)) ===
+    undefined
+  ) {
+    await send(9);
+    await waitExitFile(f.exitDir, c.id, 10_000);
+  }
+  await cleanupContainer(ctx, c.id, { force: true });
+  return ctx.containers.mustFind(c.id);
+}
+
+export interface RemoveOptions {
+  force: boolean;
+  volumes: boolean;
+}
+
+export async function removeContainer(
+  ctx: StoreContext,
+  ref: string,
+  o: RemoveOptions,
+): Promise<ContainerRecord> {
+  let c = ctx.containers.mustFind(ref);
+  if (isActive(c)) {
+    if (!o.force) {
+      throw new ConflictError(
+        `cannot remove container "${c.name}": container is ${c.state.status}: stop the container before removing or force remove`,
+      );
+    }
+    await stopContainer(ctx, c.id, 0);
+    // A --rm container is gone once its exit has been recorded.
+    const after = ctx.containers.get(c.id);
+    if (!after) return c;
+    c = after;
+  }
+  return withLock(ctx.paths, c.id, async () => {
+    if (!ctx.containers.get(c.id)) return c;
+    ctx.containers.update(c.id, (s) => ({ ...s, status: 'removing' }));
+    const f = containerFiles(ctx.paths, c.id);
+    if (existsSync(join(f.runtimeState, c.id))) {
+      const rt = selectRuntime(c.state.runtime || undefined);
+      await runtimeExec(rt, f.runtimeState, ['delete', '--force', c.id]).catch(() => undefined);
+    }
+    removeContainerFiles(ctx, c.id);
+    rmSync(f.run, { recursive: true, force: true });
+    rmSync(join(f.exitDir, c.id), { force: true });
+    rmSync(join(f.socketDir, c.id), { force: true });
+    ctx.containers.delete(c.id);
+    return c;
+  });
+}

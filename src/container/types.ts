@@ -1,0 +1,118 @@
+/** What a container was created with: docker's Config and HostConfig, reduced to what Berth applies. */
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  maximumRetryCount: number;
+}
+
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+export interface LogConfig {
+  type: 'k8s-file';
+  maxSize: number; // bytes; 0 = unbounded
+  maxFile: number;
+}
+
+export interface ContainerConfig {
+  image: string; // as the user named it
+  imageId: string;
+  entrypoint: string[] | null; // the effective entrypoint (image's unless overridden)
+  cmd: string[] | null; // the effective command
+  env: string[];
+  workingDir: string;
+  user: string;
+  hostname: string;
+  domainname: string;
+  labels: Record<string, string>;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  stopSignal: string;
+  stopTimeout: number; // seconds
+  exposedPorts: string[];
+  host: HostConfig;
+}
+
+export interface HostConfig {
+  autoRemove: boolean;
+  readonlyRootfs: boolean;
+  tmpfs: Record<string, string>;
+  memory: number;
+  memorySwap: number;
+  nanoCpus: number;
+  cpuShares: number;
+  pidsLimit: number;
+  restartPolicy: RestartPolicy;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  securityOpt: string[];
+  ulimits: Ulimit[];
+  shmSize: number;
+  init: boolean;
+  networkMode: string;
+  runtime: string;
+  log: LogConfig;
+  oomScoreAdj: number;
+}
+
+export type ContainerStatus =
+  | 'created'
+  | 'running'
+  | 'paused'
+  | 'restarting'
+  | 'exited'
+  | 'dead'
+  | 'removing';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid: number;
+  conmonPid: number;
+  exitCode: number;
+  oomKilled: boolean;
+  error: string;
+  startedAt: string;
+  finishedAt: string;
+  restartCount: number;
+  /** Set by `stop`/`kill`: restart policies must not bring the container back. */
+  manuallyStopped: boolean;
+  /** Counts starts, so a late cleanup of an earlier run cannot touch a newer one. */
+  generation: number;
+  /** Generation whose exit has been recorded and cleaned up. */
+  cleanedGeneration: number;
+  runtime: string;
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  imageId: string;
+  imageRef: string;
+  created: string;
+  config: ContainerConfig;
+  state: ContainerState;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function initialState(runtime: string): ContainerState {
+  return {
+    status: 'created',
+    pid: 0,
+    conmonPid: 0,
+    exitCode: 0,
+    oomKilled: false,
+    error: '',
+    startedAt: ZERO_TIME,
+    finishedAt: ZERO_TIME,
+    restartCount: 0,
+    manuallyStopped: false,
+    generation: 0,
+    cleanedGeneration: 0,
+    runtime,
+  };
+}

@@ -1,0 +1,379 @@
+import { cpus } from 'node:os';
+import type { Readable } from 'node:stream';
+import { type AttachIO, connectAttach, relayAttach } from '../container/attach.ts';
+import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
+import { type CreateOptions, createContainer } from '../container/create.ts';
+import { type ExecHandle, type ExecOptions, execInContainer } from '../container/exec.ts';
+import { readExitFile, waitExitFile } from '../container/exit-file.ts';
+import { inspectContainer, summarize } from '../container/inspect.ts';
+import { type LogEntry, type LogOptions, readLogs } from '../container/logs.ts';
+import { containerFiles } from '../container/paths.ts';
+import { runtimeExec, selectRuntime } from '../container/runtime.ts';
+import { startContainer } from '../container/start.ts';
+import { cpuPercent, sampleStats, type StatsSample } from '../container/stats.ts';
+import { isActive, killContainer, removeContainer, stopContainer } from '../container/stop.ts';
+import { type TopResult, topContainer } from '../container/top.ts';
+import type { ContainerRecord } from '../container/types.ts';
+import { imageHistory, imageInspect, imageSummary, pruneImages, removeImage } from '../image/image-ops.ts';
+import { type ImportOptions, importImage } from '../image/import.ts';
+import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
+import { withLock } from '../store/lock.ts';
+import type { StorePaths } from '../store/paths.ts';
+import { BerthError, ConflictError, NotFoundError } from '../util/errors.ts';
+import { parseTimestamp } from '../util/units.ts';
+import { openContext, type StoreContext } from './context.ts';
+import type { AttachHandle, Engine, Filters, PullPolicy } from './engine.ts';
+import { globMatch, matchLabels } from './filters.ts';
+import type {
+  ContainerSummary,
+  HistoryItem,
+  ImageDeleteItem,
+  ImageInspect,
+  ImageSummary,
+  PruneResult,
+  StatsEntry,
+  WaitResult,
+} from './types.ts';
+
+/** The in-process engine: every call works directly on the stores and the runtime. */
+export class LocalEngine implements Engine {
+  readonly ctx: StoreContext;
+
+  constructor(paths: StorePaths) {
+    this.ctx = openContext(paths);
+  }
+
+  // ---- images ----
+
+  async importImage(source: Readable, o: ImportOptions): Promise<string> {
+    return (await importImage(this.ctx, source, o)).id;
+  }
+
+  async listImages(o: { all: boolean; filters: Filters }): Promise<ImageSummary[]> {
+    const f = o.filters;
+    let imgs = this.ctx.images.list();
+    if (f.dangling) {
+      const want = f.dangling[0] === 'true' || f.dangling[0] === '1';
+      imgs = imgs.filter((i) => (i.tags.length === 0) === want);
+    }
+    if (f.label) imgs = imgs.filter((i) => matchLabels(i.config.config?.Labels ?? {}, f.label));
+    if (f.reference) {
+      imgs = imgs.filter((i) =>
+        i.tags.some((t) => {
+          const fam = familiarName(t);
+          const repo = fam.replace(/:[^:/]*$/, '');
+          return f.reference!.some((p) => globMatch(p, fam) || globMatch(p, repo));
+        }),
+      );
+    }
+    for (const key of ['before', 'since'] as const) {
+      if (!f[key]) continue;
+      const ref = this.ctx.images.mustFind(f[key][0]!);
+      imgs = imgs.filter((i) => (key === 'before' ? i.created < ref.created : i.created > ref.created));
+    }
+    return imgs.map((i) => imageSummary(this.ctx, i));
+  }
+
+  async inspectImage(ref: string): Promise<ImageInspect> {
+    return imageInspect(this.ctx.images.mustFind(ref), this.ctx);
+  }
+
+  async tagImage(source: string, target: string): Promise<void> {
+    const img = this.ctx.images.mustFind(source);
+    const ref = parseReference(target);
+    if (ref.digest) throw new BerthError(`refusing to create a tag with a digest reference: ${target}`);
+    this.ctx.images.tag(img.id, canonicalName(ref));
+  }
+
+  async removeImage(ref: string, o: { force: boolean; noPrune: boolean }): Promise<ImageDeleteItem[]> {
+    return removeImage(this.ctx, ref, o.force, o.noPrune);
+  }
+
+  async imageHistory(ref: string): Promise<HistoryItem[]> {
+    return imageHistory(this.ctx.images.mustFind(ref));
+  }
+
+  async pruneImages(o: { all: boolean; filters: Filters }): Promise<PruneResult> {
+    const until = o.filters.until?.[0];
+    const untilMs = until ? parseTimestamp(until, Date.now()) : undefined;
+    const r = pruneImages(this.ctx, o.all, (i) => {
+      if (untilMs !== undefined && Date.parse(i.created) >= untilMs) return true;
+      if (o.filters.label && !matchLabels(i.config.config?.Labels ?? {}, o.filters.label)) return true;
+      return false;
+    });
+    return {
+      deleted: r.deleted.map((d) => (d.Deleted ? `deleted: ${d.Deleted}` : `untagged: ${d.Untagged}`)),
+      spaceReclaimed: r.spaceReclaimed,
+    };
+  }
+
+  // ---- containers ----
+
+  async createContainer(o: CreateOptions, pull: PullPolicy): Promise<{ id: string; name: string; warnings: string[] }> {
+    let img = pull === 'always' ? undefined : this.ctx.images.find(o.image);
+    if (!img) {
+      if (pull === 'never') throw new NotFoundError(`No such image: ${o.image}`);
+      parseReference(o.image);
+      throw new NotFoundError(
+        `Unable to find image '${o.image}' locally, and pulling from a registry is not available yet: import or load it first`,
+      );
+    }
+    img = this.ctx.images.mustFind(img.id);
+    const c = createContainer(this.ctx, img, o);
+    return { id: c.id, name: c.name, warnings: [] };
+  }
+
+  private attachHandle(id: string, session: ReturnType<typeof relayAttach>): AttachHandle {
+    const ctl = containerFiles(this.ctx.paths, id).ctl;
+    return {
+      done: session.done,
+      close: () => session.close(),
+      resize: (rows, cols) => writeCtl(ctl, rows, cols),
+    };
+  }
+
+  async startContainer(ref: string, attach?: AttachIO): Promise<AttachHandle | undefined> {
+    const c = this.ctx.containers.mustFind(ref);
+    let handle: AttachHandle | undefined;
+    await startContainer(this.ctx, c.id, {
+      beforeStart: attach
+        ? async (path) => {
+            const sock = await connectAttach(path);
+            handle = this.attachHandle(c.id, relayAttach(sock, attach));
+          }
+        : undefined,
+    });
+    return handle;
+  }
+
+  async attachContainer(ref: string, io: AttachIO): Promise<AttachHandle> {
+    const c = this.ctx.containers.mustFind(ref);
+    if (c.state.status !== 'running') {
+      throw new ConflictError('You cannot attach to a stopped container, start it first');
+    }
+    const sock = await connectAttach(containerFiles(this.ctx.paths, c.id).attach());
+    return this.attachHandle(c.id, relayAttach(sock, io));
+  }
+
+  async resizeContainer(ref: string, rows: number, cols: number): Promise<void> {
+    const c = this.ctx.containers.mustFind(ref);
+    writeCtl(containerFiles(this.ctx.paths, c.id).ctl, rows, cols);
+  }
+
+  async waitContainer(ref: string, condition: 'not-running' | 'next-exit' | 'removed'): Promise<WaitResult> {
+    const c = this.ctx.containers.mustFind(ref);
+    const f = containerFiles(this.ctx.paths, c.id);
+    if (condition !== 'next-exit' && !isActive(c)) {
+      if (condition === 'removed') return this.waitRemoved(c);
+      return { StatusCode: c.state.exitCode };
+    }
+    for (;;) {
+      const cur = this.ctx.containers.get(c.id);
+      if (!cur) return { StatusCode: c.state.exitCode };
+      if (cur.state.status === 'restarting') {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const code = await waitExitFile(f.exitDir, c.id, 1000);
+      if (code === undefined) {
+        const now = this.ctx.containers.get(c.id);
+        if (!now || (!isActive(now) && now.state.cleanedGeneration >= now.state.generation)) {
+          return { StatusCode: now?.state.exitCode ?? c.state.exitCode };
+        }
+        if (now.state.status === 'running' && !pidAlive(now.state.conmonPid)) {
+          await cleanupContainer(this.ctx, c.id, { force: true });
+        }
+        continue;
+      }
+      // Record the exit here rather than wait for conmon's exit command to do it.
+      await cleanupContainer(this.ctx, c.id);
+      if (condition === 'removed') return this.waitRemoved(c, code);
+      return { StatusCode: code };
+    }
+  }
+
+  private async waitRemoved(c: ContainerRecord, code = c.state.exitCode): Promise<WaitResult> {
+    while (this.ctx.containers.get(c.id)) await new Promise((r) => setTimeout(r, 100));
+    return { StatusCode: code };
+  }
+
+  async stopContainer(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    await stopContainer(this.ctx, ref, timeoutSec, signal);
+  }
+
+  async restartContainer(ref: string, timeoutSec?: number): Promise<void> {
+    const c = await stopContainer(this.ctx, ref, timeoutSec);
+    await startContainer(this.ctx, c.id);
+  }
+
+  async killContainer(ref: string, signal: string): Promise<void> {
+    await killContainer(this.ctx, ref, signal);
+  }
+
+  async removeContainer(ref: string, o: { force: boolean; volumes: boolean }): Promise<void> {
+    await removeContainer(this.ctx, ref, o);
+  }
+
+  async renameContainer(ref: string, name: string): Promise<void> {
+    const { validateName } = await import('../container/names.ts');
+    const c = this.ctx.containers.mustFind(ref);
+    this.ctx.containers.rename(c.id, validateName(name));
+  }
+
+  async pauseContainer(ref: string): Promise<void> {
+    await this.pauseOrResume(ref, true);
+  }
+
+  async unpauseContainer(ref: string): Promise<void> {
+    await this.pauseOrResume(ref, false);
+  }
+
+  private async pauseOrResume(ref: string, pause: boolean): Promise<void> {
+    const c = this.ctx.containers.mustFind(ref);
+    if (pause && c.state.status !== 'running') throw new ConflictError(`Container ${c.id} is not running`);
+    if (!pause && c.state.status !== 'paused') throw new ConflictError(`Container ${c.id} is not paused`);
+    await withLock(this.ctx.paths, c.id, async () => {
+      const f = containerFiles(this.ctx.paths, c.id);
+      await runtimeExec(selectRuntime(c.state.runtime || undefined), f.runtimeState, [pause ? 'pause' : 'resume', c.id]);
+      this.ctx.containers.update(c.id, (s) => ({ ...s, status: pause ? 'paused' : 'running' }));
+    });
+  }
+
+  async listContainers(o: { all: boolean; size: boolean; limit?: number; filters: Filters }): Promise<ContainerSummary[]> {
+    await reconcile(this.ctx);
+    let list = this.ctx.containers.list();
+    const f = o.filters;
+    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status || !!f.exited;
+    if (!all) list = list.filter((c) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting');
+    if (f.status) list = list.filter((c) => f.status!.includes(c.state.status === 'exited' && c.state.finishedAt.startsWith('0001') ? 'created' : c.state.status));
+    if (f.name) list = list.filter((c) => f.name!.some((n) => new RegExp(n.replace(/^\//, '')).test(c.name)));
+    if (f.id) list = list.filter((c) => f.id!.some((p) => c.id.startsWith(p)));
+    if (f.label) list = list.filter((c) => matchLabels(c.config.labels, f.label));
+    if (f.exited) list = list.filter((c) => c.state.status === 'exited' && f.exited!.includes(String(c.state.exitCode)));
+    if (f.ancestor) {
+      const ids = new Set(f.ancestor.map((a) => this.ctx.images.find(a)?.id ?? a));
+      list = list.filter((c) => ids.has(c.imageId));
+    }
+    for (const key of ['before', 'since'] as const) {
+      if (!f[key]) continue;
+      const ref = this.ctx.containers.mustFind(f[key][0]!);
+      list = list.filter((c) => (key === 'before' ? c.created < ref.created : c.created > ref.created));
+    }
+    if (o.limit !== undefined && o.limit > 0) list = list.slice(0, o.limit);
+    return list.map((c) => summarize(this.ctx, c, o.size));
+  }
+
+  async inspectContainer(ref: string, o: { size: boolean }): Promise<Record<string, unknown>> {
+    let c = this.ctx.containers.mustFind(ref);
+    if (c.state.status === 'running' && readExitFile(containerFiles(this.ctx.paths, c.id).exitDir, c.id) !== undefined) {
+      await cleanupContainer(this.ctx, c.id);
+      c = this.ctx.containers.get(c.id) ?? c;
+    }
+    return inspectContainer(this.ctx, c, o.size);
+  }
+
+  async containerLogs(ref: string, o: LogOptions): Promise<AsyncIterable<LogEntry>> {
+    const c = this.ctx.containers.mustFind(ref);
+    const f = containerFiles(this.ctx.paths, c.id);
+    const gen = c.state.generation;
+    const running = () => {
+      const cur = this.ctx.containers.get(c.id);
+      if (!cur) return false;
+      if (cur.state.status === 'restarting') return true;
+      if (cur.state.generation !== gen) return isActive(cur);
+      return isActive(cur) && readExitFile(f.exitDir, c.id) === undefined;
+    };
+    return readLogs(f.log, o, running);
+  }
+
+  async execContainer(ref: string, o: ExecOptions, io: AttachIO): Promise<ExecHandle> {
+    return execInContainer(this.ctx, ref, o, io);
+  }
+
+  async topContainer(ref: string, psArgs: string[]): Promise<TopResult> {
+    return topContainer(this.ctx, ref, psArgs);
+  }
+
+  async *containerStats(refs: string[], o: { stream: boolean; all: boolean }): AsyncIterable<StatsEntry[]> {
+    const ncpu = cpus().length;
+    const pick = (): ContainerRecord[] =>
+      refs.length
+        ? refs.map((r) => this.ctx.containers.mustFind(r))
+        : this.ctx.containers.list().filter((c) => o.all || c.state.status === 'running');
+    let prev = new Map<string, StatsSample>();
+    for (const c of pick()) if (c.state.status === 'running') prev.set(c.id, sampleStats(c, ncpu));
+    for (;;) {
+      await new Promise((r) => setTimeout(r, o.stream ? 1000 : 500));
+      const next = new Map<string, StatsSample>();
+      const rows: StatsEntry[] = [];
+      for (const c of pick()) {
+        const cur = c.state.status === 'running' ? sampleStats(c, ncpu) : undefined;
+        const before = prev.get(c.id);
+        if (cur) next.set(c.id, cur);
+        const mem = cur ? Math.max(0, cur.memoryUsage - cur.memoryCache) : 0;
+        rows.push({
+          id: c.id,
+          name: c.name,
+          cpuPercent: cur && before ? cpuPercent(before, cur) : 0,
+          memUsage: mem,
+          memLimit: cur?.memoryLimit ?? 0,
+          memPercent: cur?.memoryLimit ? (mem / cur.memoryLimit) * 100 : 0,
+          netRx: cur?.netRx ?? 0,
+          netTx: cur?.netTx ?? 0,
+          blockRead: cur?.blockRead ?? 0,
+          blockWrite: cur?.blockWrite ?? 0,
+          pids: cur?.pids ?? 0,
+        });
+      }
+      prev = next;
+      yield rows;
+      if (!o.stream) return;
+    }
+  }
+
+  async pruneContainers(filters: Filters): Promise<PruneResult> {
+    await reconcile(this.ctx);
+    const until = filters.until?.[0];
+    const untilMs = until ? parseTimestamp(until, Date.now()) : undefined;
+    const deleted: string[] = [];
+    let spaceReclaimed = 0;
+    for (const c of this.ctx.containers.list()) {
+      if (isActive(c)) continue;
+      if (untilMs !== undefined && Date.parse(c.created) >= untilMs) continue;
+      if (filters.label && !matchLabels(c.config.labels, filters.label)) continue;
+      const { sizeRw } = await import('../container/inspect.ts');
+      spaceReclaimed += sizeRw(this.ctx, c.id);
+      await removeContainer(this.ctx, c.id, { force: false, volumes: false });
+      deleted.push(c.id);
+    }
+    return { deleted, spaceReclaimed };
+  }
+
+  async containerExited(ref: string): Promise<void> {
+    const c = this.ctx.containers.find(ref);
+    if (!c) return;
+    let result = await cleanupContainer(this.ctx, c.id);
+    // Restart policies live here, in conmon's exit command: there is no daemon to do it.
+    while (result.restart) {
+      await new Promise((r) => setTimeout(r, result.restart!.delayMs));
+      const cur = this.ctx.containers.get(c.id);
+      if (!cur || cur.state.status !== 'restarting' || cur.state.manuallyStopped) return;
+      try {
+        await startContainer(this.ctx, c.id);
+        return;
+      } catch {
+        result = await cleanupContainer(this.ctx, c.id, { force: true });
+      }
+    }
+  }
+}
+
+function writeCtl(path: string, rows: number, cols: number): void {
+  void import('node:fs').then(({ writeFileSync }) => {
+    try {
+      writeFileSync(path, `1 ${rows} ${cols}\n`);
+    } catch {
+      // the container is gone; nothing to resize
+    }
+  });
+}
