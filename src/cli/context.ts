@@ -10,5 +10,5 @@ export interface CliContext {
 }
 
 export function print(ctx: CliContext, text: string): void {
-  if (text) ctx.out.write(text.endsWith('\n') ? text : `${text}\n`);
+  ctx.out.write(text.endsWith('\n') ? text : `${text}\n`);
 }

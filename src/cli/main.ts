@@ -56,6 +56,10 @@ function parseGlobals(argv: string[]): Globals {
   return { paths, rest: argv.slice(i) };
 }
 
+function commandWords(argv: string[]): string {
+  return parseGlobals(argv).rest.slice(0, 2).join(' ');
+}
+
 async function main(argv: string[]): Promise<number> {
   const { paths, rest } = parseGlobals(argv);
   const first = rest[0];
@@ -113,9 +117,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function report(err: unknown): number {
+/** docker exits 125 for engine errors in the commands that run containers, and 1 in every other command. */
+const CONTAINER_COMMANDS = /^(container )?(run|create|exec)\b/;
+
+function report(err: unknown, argv: string[]): number {
   if (err instanceof BerthError) {
     process.stderr.write(`Error: ${err.message}\n`);
+    if (err.exitCode === 125 && err.name !== 'UsageError' && !CONTAINER_COMMANDS.test(commandWords(argv)))
+      return 1;
     return err.exitCode;
   }
   const e = err as Error;
@@ -126,5 +135,5 @@ function report(err: unknown): number {
 main(process.argv.slice(2)).then(
   // Exit explicitly: an attached stdin or a pending watcher must not keep a finished command alive.
   (code) => process.exit(code),
-  (err: unknown) => process.exit(report(err)),
+  (err: unknown) => process.exit(report(err, process.argv.slice(2))),
 );

@@ -6,6 +6,7 @@ import { ConflictError } from '../util/errors.ts';
 import { type AttachIO, connectAttach, relayAttach } from './attach.ts';
 import { execResult, launchConmon } from './conmon.ts';
 import { mergeEnv } from './create.ts';
+import { writeResize } from './ctl.ts';
 import type { OciSpec } from './oci-spec-types.ts';
 import { containerFiles } from './paths.ts';
 import { rootfsDirs } from './rootfs.ts';
@@ -115,11 +116,7 @@ export async function execInContainer(
     execId,
     exitCode,
     resize(rows, cols) {
-      try {
-        writeFileSync(join(dir, 'ctl'), `1 ${rows} ${cols}\n`);
-      } catch {
-        // the exec has already finished
-      }
+      writeResize(join(dir, 'ctl'), rows, cols);
     },
     detached: session.done.then((how) => how === 'detached'),
   };

@@ -6,13 +6,10 @@ import { containerFiles } from './paths.ts';
 import { rootfsDirs } from './rootfs.ts';
 import { type ContainerRecord, ZERO_TIME } from './types.ts';
 
-function quoteArg(a: string): string {
-  return /[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a;
-}
-
-/** `ps`'s COMMAND: entrypoint and command joined, as docker shows it. */
+/** `ps`'s COMMAND, built as docker's daemon builds it: arguments holding a space are wrapped in single quotes. */
 export function commandLine(c: ContainerRecord): string {
-  return [...(c.config.entrypoint ?? []), ...(c.config.cmd ?? [])].map(quoteArg).join(' ');
+  const [path = '', ...args] = [...(c.config.entrypoint ?? []), ...(c.config.cmd ?? [])];
+  return [path, ...args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
 function sinceMs(iso: string): number {
@@ -30,7 +27,9 @@ export function statusText(c: ContainerRecord): string {
     case 'restarting':
       return `Restarting (${s.exitCode}) ${humanDuration(sinceMs(s.finishedAt))} ago`;
     case 'exited':
-      return s.finishedAt === ZERO_TIME ? 'Created' : `Exited (${s.exitCode}) ${humanDuration(sinceMs(s.finishedAt))} ago`;
+      return s.finishedAt === ZERO_TIME
+        ? 'Created'
+        : `Exited (${s.exitCode}) ${humanDuration(sinceMs(s.finishedAt))} ago`;
     case 'removing':
       return 'Removal In Progress';
     case 'dead':
@@ -43,7 +42,10 @@ export function statusText(c: ContainerRecord): string {
 /** Bytes written to the container's own layer (docker's SizeRw). */
 export function sizeRw(ctx: StoreContext, id: string): number {
   try {
-    const out = execFileSync('du', ['-sb', rootfsDirs(ctx, id).upper], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('du', ['-sb', rootfsDirs(ctx, id).upper], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     return Number(out.split('\t')[0]) || 0;
   } catch {
     return 0;
@@ -82,7 +84,11 @@ export function summarize(ctx: StoreContext, c: ContainerRecord, withSize: boole
 }
 
 /** `docker inspect` for a container: the moby ContainerJSON shape, filled from what Berth knows. */
-export function inspectContainer(ctx: StoreContext, c: ContainerRecord, withSize: boolean): Record<string, unknown> {
+export function inspectContainer(
+  ctx: StoreContext,
+  c: ContainerRecord,
+  withSize: boolean,
+): Record<string, unknown> {
   const cfg = c.config;
   const h = cfg.host;
   const f = containerFiles(ctx.paths, c.id);
@@ -125,7 +131,10 @@ export function inspectContainer(ctx: StoreContext, c: ContainerRecord, withSize
     HostConfig: {
       Binds: null,
       ContainerIDFile: '',
-      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(h.log.maxSize), 'max-file': String(h.log.maxFile) } },
+      LogConfig: {
+        Type: 'k8s-file',
+        Config: { 'max-size': String(h.log.maxSize), 'max-file': String(h.log.maxFile) },
+      },
       NetworkMode: netMode,
       PortBindings: {},
       RestartPolicy: { Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount },
@@ -150,7 +159,11 @@ export function inspectContainer(ctx: StoreContext, c: ContainerRecord, withSize
     GraphDriver: {
       Name: 'overlay',
       Data: {
-        LowerDir: img?.layers.map((l) => ctx.layers.dir(l.chainId)).reverse().join(':') ?? '',
+        LowerDir:
+          img?.layers
+            .map((l) => ctx.layers.dir(l.chainId))
+            .reverse()
+            .join(':') ?? '',
         UpperDir: dirs.upper,
         WorkDir: dirs.work,
         MergedDir: dirs.merged,
@@ -164,7 +177,9 @@ export function inspectContainer(ctx: StoreContext, c: ContainerRecord, withSize
       AttachStdin: cfg.openStdin,
       AttachStdout: true,
       AttachStderr: true,
-      ExposedPorts: cfg.exposedPorts.length ? Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) : undefined,
+      ExposedPorts: cfg.exposedPorts.length
+        ? Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}]))
+        : undefined,
       Tty: cfg.tty,
       OpenStdin: cfg.openStdin,
       StdinOnce: cfg.stdinOnce,

@@ -42,9 +42,16 @@ function cgroupPaths(pid: number): { v1: Map<string, string>; v2?: string } {
 }
 
 function systemCpuNs(): number {
-  const line = read('/proc/stat').split('\n').find((l) => l.startsWith('cpu '));
+  const line = read('/proc/stat')
+    .split('\n')
+    .find((l) => l.startsWith('cpu '));
   if (!line) return 0;
-  const ticks = line.trim().split(/\s+/).slice(1, 8).map(Number).reduce((a, b) => a + b, 0);
+  const ticks = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 8)
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
   // USER_HZ is 100 on Linux.
   return ticks * 1e7;
 }
@@ -85,7 +92,9 @@ export function sampleStats(c: ContainerRecord, onlineCpus: number): StatsSample
     s.memoryCache = st.get('total_inactive_file') ?? 0;
     s.cpuUsageNs = num(read(`/sys/fs/cgroup/cpuacct${cg.v1.get('cpuacct') ?? ''}/cpuacct.usage`));
     s.pids = num(read(`/sys/fs/cgroup/pids${cg.v1.get('pids') ?? ''}/pids.current`));
-    for (const l of read(`/sys/fs/cgroup/blkio${cg.v1.get('blkio') ?? ''}/blkio.throttle.io_service_bytes`).split('\n')) {
+    for (const l of read(
+      `/sys/fs/cgroup/blkio${cg.v1.get('blkio') ?? ''}/blkio.throttle.io_service_bytes`,
+    ).split('\n')) {
       const [, op, v] = l.split(' ');
       if (op === 'Read') s.blockRead += Number(v);
       if (op === 'Write') s.blockWrite += Number(v);

@@ -18,7 +18,11 @@ export async function topContainer(ctx: StoreContext, ref: string, psArgs: strin
   const f = containerFiles(ctx.paths, c.id);
   const rt = selectRuntime(c.state.runtime || undefined);
   const pids = new Set(
-    (JSON.parse((await runtimeExec(rt, f.runtimeState, ['ps', '--format', 'json', c.id])) || '[]') as number[]).map(String),
+    (
+      JSON.parse(
+        (await runtimeExec(rt, f.runtimeState, ['ps', '--format', 'json', c.id])) || '[]',
+      ) as number[]
+    ).map(String),
   );
   const args = psArgs.length ? psArgs : ['-ef'];
   const out = execFileSync('ps', args, { encoding: 'utf8' });

@@ -47,10 +47,13 @@ export function resolveUser(rootfs: string, spec: string): ResolvedUser {
     else if (isNum(groupPart)) gid = Number(groupPart);
     else throw new BerthError(`unable to find group ${groupPart}: no matching entries in group file`, 126);
   }
-  const additionalGids = name
-    ? groups
-        .filter((g) => (g[3] ?? '').split(',').includes(name) && Number(g[2]) !== gid)
-        .map((g) => Number(g[2]))
-    : [];
+  // As docker: the primary group is listed among the process's groups, then the user's other groups.
+  const additionalGids = [gid];
+  if (name) {
+    for (const g of groups) {
+      const id = Number(g[2]);
+      if ((g[3] ?? '').split(',').includes(name) && !additionalGids.includes(id)) additionalGids.push(id);
+    }
+  }
   return { uid, gid, additionalGids, home };
 }

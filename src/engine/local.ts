@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { type AttachIO, connectAttach, relayAttach } from '../container/attach.ts';
 import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
 import { type CreateOptions, createContainer } from '../container/create.ts';
+import { writeResize } from '../container/ctl.ts';
 import { type ExecHandle, type ExecOptions, execInContainer } from '../container/exec.ts';
 import { readExitFile, waitExitFile } from '../container/exit-file.ts';
 import { inspectContainer, summarize } from '../container/inspect.ts';
@@ -10,7 +11,7 @@ import { type LogEntry, type LogOptions, readLogs } from '../container/logs.ts';
 import { containerFiles } from '../container/paths.ts';
 import { runtimeExec, selectRuntime } from '../container/runtime.ts';
 import { startContainer } from '../container/start.ts';
-import { cpuPercent, sampleStats, type StatsSample } from '../container/stats.ts';
+import { cpuPercent, type StatsSample, sampleStats } from '../container/stats.ts';
 import { isActive, killContainer, removeContainer, stopContainer } from '../container/stop.ts';
 import { type TopResult, topContainer } from '../container/top.ts';
 import type { ContainerRecord } from '../container/types.ts';
@@ -19,7 +20,7 @@ import { type ImportOptions, importImage } from '../image/import.ts';
 import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
 import { withLock } from '../store/lock.ts';
 import type { StorePaths } from '../store/paths.ts';
-import { BerthError, ConflictError, NotFoundError } from '../util/errors.ts';
+import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { parseTimestamp } from '../util/units.ts';
 import { openContext, type StoreContext } from './context.ts';
 import type { AttachHandle, Engine, Filters, PullPolicy } from './engine.ts';
@@ -51,20 +52,26 @@ export class LocalEngine implements Engine {
 
   async listImages(o: { all: boolean; filters: Filters }): Promise<ImageSummary[]> {
     const f = o.filters;
-    let imgs = this.ctx.images.list();
+    const stored = this.ctx.images.list();
+    let imgs = stored;
     if (f.dangling) {
       const want = f.dangling[0] === 'true' || f.dangling[0] === '1';
       imgs = imgs.filter((i) => (i.tags.length === 0) === want);
     }
     if (f.label) imgs = imgs.filter((i) => matchLabels(i.config.config?.Labels ?? {}, f.label));
     if (f.reference) {
-      imgs = imgs.filter((i) =>
-        i.tags.some((t) => {
-          const fam = familiarName(t);
-          const repo = fam.replace(/:[^:/]*$/, '');
-          return f.reference!.some((p) => globMatch(p, fam) || globMatch(p, repo));
-        }),
-      );
+      // As in docker, an image is listed under the names that match only, and hidden when none does.
+      const matches = (t: string) => {
+        const fam = familiarName(t);
+        const repo = fam.replace(/[:@][^:@/]*$/, '');
+        return f.reference!.some((p) => globMatch(p, fam) || globMatch(p, repo));
+      };
+      imgs = imgs.map((i) => ({ ...i, tags: i.tags.filter(matches) })).filter((i) => i.tags.length > 0);
+    }
+    // Without -a docker hides intermediate images: untagged ones that other images build on.
+    if (!o.all) {
+      const parents = new Set(stored.map((i) => i.parent));
+      imgs = imgs.filter((i) => i.tags.length > 0 || !parents.has(i.id));
     }
     for (const key of ['before', 'since'] as const) {
       if (!f[key]) continue;
@@ -109,7 +116,10 @@ export class LocalEngine implements Engine {
 
   // ---- containers ----
 
-  async createContainer(o: CreateOptions, pull: PullPolicy): Promise<{ id: string; name: string; warnings: string[] }> {
+  async createContainer(
+    o: CreateOptions,
+    pull: PullPolicy,
+  ): Promise<{ id: string; name: string; warnings: string[] }> {
     let img = pull === 'always' ? undefined : this.ctx.images.find(o.image);
     if (!img) {
       if (pull === 'never') throw new NotFoundError(`No such image: ${o.image}`);
@@ -128,7 +138,7 @@ export class LocalEngine implements Engine {
     return {
       done: session.done,
       close: () => session.close(),
-      resize: (rows, cols) => writeCtl(ctl, rows, cols),
+      resize: (rows, cols) => writeResize(ctl, rows, cols),
     };
   }
 
@@ -157,7 +167,7 @@ export class LocalEngine implements Engine {
 
   async resizeContainer(ref: string, rows: number, cols: number): Promise<void> {
     const c = this.ctx.containers.mustFind(ref);
-    writeCtl(containerFiles(this.ctx.paths, c.id).ctl, rows, cols);
+    writeResize(containerFiles(this.ctx.paths, c.id).ctl, rows, cols);
   }
 
   async waitContainer(ref: string, condition: 'not-running' | 'next-exit' | 'removed'): Promise<WaitResult> {
@@ -217,7 +227,17 @@ export class LocalEngine implements Engine {
   async renameContainer(ref: string, name: string): Promise<void> {
     const { validateName } = await import('../container/names.ts');
     const c = this.ctx.containers.mustFind(ref);
-    this.ctx.containers.rename(c.id, validateName(name));
+    if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
+    const newName = validateName(name);
+    if (newName === c.name)
+      throw new InvalidArgumentError('Renaming a container with the same name as its current name');
+    const other = this.ctx.containers.find(newName);
+    if (other && other.name === newName) {
+      throw new ConflictError(
+        `Conflict. The container name "/${newName}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    this.ctx.containers.rename(c.id, newName);
   }
 
   async pauseContainer(ref: string): Promise<void> {
@@ -230,26 +250,46 @@ export class LocalEngine implements Engine {
 
   private async pauseOrResume(ref: string, pause: boolean): Promise<void> {
     const c = this.ctx.containers.mustFind(ref);
+    if (pause && c.state.status === 'paused') throw new ConflictError(`Container ${c.id} is already paused`);
     if (pause && c.state.status !== 'running') throw new ConflictError(`Container ${c.id} is not running`);
     if (!pause && c.state.status !== 'paused') throw new ConflictError(`Container ${c.id} is not paused`);
     await withLock(this.ctx.paths, c.id, async () => {
       const f = containerFiles(this.ctx.paths, c.id);
-      await runtimeExec(selectRuntime(c.state.runtime || undefined), f.runtimeState, [pause ? 'pause' : 'resume', c.id]);
+      await runtimeExec(selectRuntime(c.state.runtime || undefined), f.runtimeState, [
+        pause ? 'pause' : 'resume',
+        c.id,
+      ]);
       this.ctx.containers.update(c.id, (s) => ({ ...s, status: pause ? 'paused' : 'running' }));
     });
   }
 
-  async listContainers(o: { all: boolean; size: boolean; limit?: number; filters: Filters }): Promise<ContainerSummary[]> {
+  async listContainers(o: {
+    all: boolean;
+    size: boolean;
+    limit?: number;
+    filters: Filters;
+  }): Promise<ContainerSummary[]> {
     await reconcile(this.ctx);
     let list = this.ctx.containers.list();
     const f = o.filters;
     const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status || !!f.exited;
-    if (!all) list = list.filter((c) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting');
-    if (f.status) list = list.filter((c) => f.status!.includes(c.state.status === 'exited' && c.state.finishedAt.startsWith('0001') ? 'created' : c.state.status));
-    if (f.name) list = list.filter((c) => f.name!.some((n) => new RegExp(n.replace(/^\//, '')).test(c.name)));
+    if (!all)
+      list = list.filter(
+        (c) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting',
+      );
+    const badStatus = f.status?.find((s) => !CONTAINER_STATES.includes(s));
+    if (badStatus !== undefined) throw new InvalidArgumentError(`invalid filter 'status=${badStatus}'`);
+    if (f.status)
+      list = list.filter((c) =>
+        f.status!.includes(
+          c.state.status === 'exited' && c.state.finishedAt.startsWith('0001') ? 'created' : c.state.status,
+        ),
+      );
+    if (f.name) list = list.filter((c) => f.name!.some((n) => regexMatch(n.replace(/^\//, ''), c.name)));
     if (f.id) list = list.filter((c) => f.id!.some((p) => c.id.startsWith(p)));
     if (f.label) list = list.filter((c) => matchLabels(c.config.labels, f.label));
-    if (f.exited) list = list.filter((c) => c.state.status === 'exited' && f.exited!.includes(String(c.state.exitCode)));
+    if (f.exited)
+      list = list.filter((c) => c.state.status === 'exited' && f.exited!.includes(String(c.state.exitCode)));
     if (f.ancestor) {
       const ids = new Set(f.ancestor.map((a) => this.ctx.images.find(a)?.id ?? a));
       list = list.filter((c) => ids.has(c.imageId));
@@ -265,7 +305,10 @@ export class LocalEngine implements Engine {
 
   async inspectContainer(ref: string, o: { size: boolean }): Promise<Record<string, unknown>> {
     let c = this.ctx.containers.mustFind(ref);
-    if (c.state.status === 'running' && readExitFile(containerFiles(this.ctx.paths, c.id).exitDir, c.id) !== undefined) {
+    if (
+      c.state.status === 'running' &&
+      readExitFile(containerFiles(this.ctx.paths, c.id).exitDir, c.id) !== undefined
+    ) {
       await cleanupContainer(this.ctx, c.id);
       c = this.ctx.containers.get(c.id) ?? c;
     }
@@ -296,18 +339,20 @@ export class LocalEngine implements Engine {
 
   async *containerStats(refs: string[], o: { stream: boolean; all: boolean }): AsyncIterable<StatsEntry[]> {
     const ncpu = cpus().length;
+    // A paused container still holds its memory and processes: docker lists and samples it.
+    const live = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused';
     const pick = (): ContainerRecord[] =>
       refs.length
         ? refs.map((r) => this.ctx.containers.mustFind(r))
-        : this.ctx.containers.list().filter((c) => o.all || c.state.status === 'running');
+        : this.ctx.containers.list().filter((c) => o.all || live(c));
     let prev = new Map<string, StatsSample>();
-    for (const c of pick()) if (c.state.status === 'running') prev.set(c.id, sampleStats(c, ncpu));
+    for (const c of pick()) if (live(c)) prev.set(c.id, sampleStats(c, ncpu));
     for (;;) {
       await new Promise((r) => setTimeout(r, o.stream ? 1000 : 500));
       const next = new Map<string, StatsSample>();
       const rows: StatsEntry[] = [];
       for (const c of pick()) {
-        const cur = c.state.status === 'running' ? sampleStats(c, ncpu) : undefined;
+        const cur = live(c) ? sampleStats(c, ncpu) : undefined;
         const before = prev.get(c.id);
         if (cur) next.set(c.id, cur);
         const mem = cur ? Math.max(0, cur.memoryUsage - cur.memoryCache) : 0;
@@ -368,12 +413,14 @@ export class LocalEngine implements Engine {
   }
 }
 
-function writeCtl(path: string, rows: number, cols: number): void {
-  void import('node:fs').then(({ writeFileSync }) => {
-    try {
-      writeFileSync(path, `1 ${rows} ${cols}\n`);
-    } catch {
-      // the container is gone; nothing to resize
-    }
-  });
+/** docker's container states, the values `ps --filter status=` accepts. */
+const CONTAINER_STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
+/** Go's regexp.MatchString as docker's filters use it: a pattern that does not compile matches nothing. */
+function regexMatch(pattern: string, s: string): boolean {
+  try {
+    return new RegExp(pattern).test(s);
+  } catch {
+    return false;
+  }
 }

@@ -66,7 +66,12 @@ export function imageInspect(img: ImageRecord, ctx: StoreContext): ImageInspect 
     Size: img.size,
     GraphDriver: {
       Name: 'overlay',
-      Data: { LowerDir: img.layers.map((l) => ctx.layers.dir(l.chainId)).reverse().join(':') },
+      Data: {
+        LowerDir: img.layers
+          .map((l) => ctx.layers.dir(l.chainId))
+          .reverse()
+          .join(':'),
+      },
     },
     RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
     Metadata: { LastTagTime: img.added },
@@ -94,7 +99,14 @@ export function imageHistory(img: ImageRecord): HistoryItem[] {
     items[0].Id = img.id;
     items[0].Tags = repoTags(img);
   } else {
-    items.push({ Id: img.id, Created: Math.floor(Date.parse(img.created) / 1000), CreatedBy: '', Tags: repoTags(img), Size: img.size, Comment: '' });
+    items.push({
+      Id: img.id,
+      Created: Math.floor(Date.parse(img.created) / 1000),
+      CreatedBy: '',
+      Tags: repoTags(img),
+      Size: img.size,
+      Comment: '',
+    });
   }
   return items;
 }
@@ -117,7 +129,12 @@ function deleteImage(ctx: StoreContext, img: ImageRecord, noPrune: boolean): Ima
   for (const b of blobs) ctx.blobs.delete(b);
   if (!noPrune && img.parent) {
     const parent = ctx.images.get(img.parent);
-    if (parent && parent.tags.length === 0 && ctx.images.children(parent).length === 0 && !ctx.containers.usesImage(parent.id).length) {
+    if (
+      parent &&
+      parent.tags.length === 0 &&
+      ctx.images.children(parent).length === 0 &&
+      !ctx.containers.usesImage(parent.id).length
+    ) {
       out.push(...deleteImage(ctx, parent, false));
     }
   }
@@ -125,15 +142,29 @@ function deleteImage(ctx: StoreContext, img: ImageRecord, noPrune: boolean): Ima
 }
 
 /** docker rmi semantics: a name untags; the last tag (or an ID) deletes; in-use images need -f. */
-export function removeImage(ctx: StoreContext, ref: string, force: boolean, noPrune: boolean): ImageDeleteItem[] {
+export function removeImage(
+  ctx: StoreContext,
+  ref: string,
+  force: boolean,
+  noPrune: boolean,
+): ImageDeleteItem[] {
   const img = ctx.images.find(ref);
   if (!img) throw new NotFoundError(`No such image: ${ref}`);
   const byId = img.id === ref || img.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
   const users = ctx.containers.usesImage(img.id);
   if (!byId && img.tags.length > 1) {
-    const name = canonicalName(parseReference(ref));
-    ctx.images.untag(name);
-    return [{ Untagged: familiarName(name) }];
+    const parsed = parseReference(ref);
+    // Berth keeps no digest references of its own: `repo@digest` stands for every name in that repository.
+    const names = parsed.digest
+      ? img.tags.filter((t) => {
+          const r = parseReference(t);
+          return r.domain === parsed.domain && r.path === parsed.path;
+        })
+      : [canonicalName(parsed)];
+    if (names.length < img.tags.length) {
+      for (const n of names) ctx.images.untag(n);
+      return names.map((n) => ({ Untagged: familiarName(n) }));
+    }
   }
   if (byId && img.tags.length > 1 && !force) {
     throw new ConflictError(
@@ -165,13 +196,19 @@ export function removeImage(ctx: StoreContext, ref: string, force: boolean, noPr
     return out;
   }
   if (ctx.images.children(img).length > 0 && img.tags.length <= 1 && byId) {
-    throw new ConflictError(`conflict: unable to delete ${img.id.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+    throw new ConflictError(
+      `conflict: unable to delete ${img.id.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+    );
   }
   return deleteImage(ctx, img, noPrune);
 }
 
 /** Deletes dangling images (no tags), or with `all` every image no container uses. */
-export function pruneImages(ctx: StoreContext, all: boolean, keep: (img: ImageRecord) => boolean): { deleted: ImageDeleteItem[]; spaceReclaimed: number } {
+export function pruneImages(
+  ctx: StoreContext,
+  all: boolean,
+  keep: (img: ImageRecord) => boolean,
+): { deleted: ImageDeleteItem[]; spaceReclaimed: number } {
   const deleted: ImageDeleteItem[] = [];
   let spaceReclaimed = 0;
   for (;;) {

@@ -65,11 +65,17 @@ export class ImageStore {
         const row = this.db.prepare('SELECT * FROM images WHERE manifest_digest = ?').get(ref.digest) as
           | ImageRow
           | undefined;
-        if (row) return this.toRecord(row);
+        // A digest names content in one repository: `other@<digest>` must not find it under any name.
+        const sameRepo = (t: string) => {
+          const r = parseReference(t);
+          return r.domain === ref!.domain && r.path === ref!.path;
+        };
+        if (row && this.tagsOf(row.id).some(sameRepo)) return this.toRecord(row);
       }
-      const id = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').pluck().get(canonicalName(ref)) as
-        | string
-        | undefined;
+      const id = this.db
+        .prepare('SELECT image_id FROM tags WHERE name = ?')
+        .pluck()
+        .get(canonicalName(ref)) as string | undefined;
       if (id) return this.get(id);
     }
     if (/^[a-f0-9]{1,63}$/.test(hex) && (hex.length >= 4 || !ref)) {
@@ -115,7 +121,9 @@ export class ImageStore {
 
   tag(imageId: string, canonical: string): void {
     this.db
-      .prepare('INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id')
+      .prepare(
+        'INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id',
+      )
       .run(canonical, imageId);
   }
 
@@ -124,7 +132,10 @@ export class ImageStore {
   }
 
   tagsOf(imageId: string): string[] {
-    return this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').pluck().all(imageId) as string[];
+    return this.db
+      .prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name')
+      .pluck()
+      .all(imageId) as string[];
   }
 
   /** Deletes the image row; returns the chain IDs no other image uses any more. */

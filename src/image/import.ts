@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { StoreContext } from '../engine/context.ts';
@@ -7,6 +7,7 @@ import { chainIds } from './chain.ts';
 import { applyChanges } from './changes.ts';
 import { canonicalName, parseReference } from './reference.ts';
 import { goArch, type ImageConfig, type ImageManifest, type ImageRecord, MediaTypes } from './types.ts';
+import { CorruptLayerError } from './unpack.ts';
 
 export interface ImportOptions {
   changes: string[];
@@ -65,6 +66,8 @@ export async function importImage(
   opts: ImportOptions,
 ): Promise<ImageRecord> {
   const ref = opts.reference ? parseReference(opts.reference) : undefined;
+  // Everything the user typed is checked before the input is read: a bad --change must not leave a layer behind.
+  const runtimeConfig = applyChanges({}, opts.changes);
   const tar = await decompressed(source);
   // Layers are kept uncompressed: the blob digest is the diff ID, and unpacking needs no inflate.
   const layer = await ctx.blobs.putStream(tar);
@@ -73,14 +76,14 @@ export async function importImage(
     await ctx.layers.ensure(chainId!, ctx.blobs.path(layer.digest));
   } catch (err) {
     if (!layerInUse(ctx, chainId!)) ctx.blobs.delete(layer.digest);
-    throw err;
+    throw importFailure(err);
   }
   const now = new Date().toISOString();
   const config: ImageConfig = {
     created: now,
     architecture: opts.platform?.architecture ?? goArch(),
     os: opts.platform?.os ?? 'linux',
-    config: applyChanges({}, opts.changes),
+    config: runtimeConfig,
     rootfs: { type: 'layers', diff_ids: [layer.digest] },
     history: [{ created: now, created_by: '', comment: opts.message || `Imported from ${opts.sourceName}` }],
   };
@@ -118,6 +121,37 @@ function layerInUse(ctx: StoreContext, chainId: string): boolean {
   return ctx.images.list().some((i) => i.layers.some((l) => l.chainId === chainId));
 }
 
+/** The layer store speaks of blobs and pulls; say what went wrong in terms of the user's archive. */
+function importFailure(err: unknown): unknown {
+  if (err instanceof CorruptLayerError) {
+    return new BerthError(
+      `import: the input is not a valid tar archive (${err.reason}); want a complete tar file, optionally gzip-compressed`,
+    );
+  }
+  if (err instanceof BerthError) return new BerthError(`import: ${err.message}`, err.exitCode, err.status);
+  return err;
+}
+
+/** Opens the archive up front, so that a missing or unreadable file is reported before anything is written. */
 export function openSource(path: string): Readable {
-  return path === '-' ? process.stdin : createReadStream(path);
+  if (path === '-') return process.stdin;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    throw new BerthError(
+      `import from a URL (${path}) is not supported yet; download the archive and import the file`,
+    );
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new BerthError(`open ${path}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`);
+  }
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd);
+    throw new BerthError(
+      `import: ${path} is a directory; want a tar archive (pack it with \`tar -C ${path} -cf - .\`)`,
+    );
+  }
+  return createReadStream(path, { fd });
 }

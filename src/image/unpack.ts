@@ -64,6 +64,16 @@ export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dest:
   }
 }
 
+/** The layer blob is not a readable tar (truncated, not a tar at all, bad gzip); `reason` is the parser's. */
+export class CorruptLayerError extends BerthError {
+  constructor(
+    readonly tarPath: string,
+    readonly reason: string,
+  ) {
+    super(`cannot unpack layer ${tarPath}: ${reason}; the blob may be corrupt, pull the image again`);
+  }
+}
+
 /**
  * Unpacks a layer blob from a file: gzip-compressed (by magic bytes) or plain tar.
  */
@@ -90,9 +100,7 @@ export async function unpackLayerFile(tarPath: string, dest: string): Promise<vo
       await unpackLayer(gunzip, dest);
     } catch (err) {
       if (err instanceof BerthError) throw err;
-      throw new BerthError(
-        `cannot unpack layer ${tarPath}: ${(err as Error).message}; the blob may be corrupt, pull the image again`,
-      );
+      throw new CorruptLayerError(tarPath, (err as Error).message);
     }
     return;
   }
@@ -100,9 +108,7 @@ export async function unpackLayerFile(tarPath: string, dest: string): Promise<vo
     await unpackLayer(file, dest);
   } catch (err) {
     if (err instanceof BerthError) throw err;
-    throw new BerthError(
-      `cannot unpack layer ${tarPath}: ${(err as Error).message}; the blob may be corrupt, pull the image again`,
-    );
+    throw new CorruptLayerError(tarPath, (err as Error).message);
   }
 }
 
@@ -246,6 +252,9 @@ class LayerWriter {
       return await this.applyClean(header, pax, body, parts);
     } catch (err) {
       if (err instanceof BerthError) throw err;
+      // No errno: the tar stream failed while the body was read (truncated or corrupt input), which
+      // unpackLayerFile reports as a corrupt layer rather than a file system problem.
+      if (errnoCode(err) === undefined) throw err;
       throw new BerthError(
         `cannot unpack layer entry "${name}": ${(err as Error).message}; the layer may be corrupt or the disk full`,
       );

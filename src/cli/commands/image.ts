@@ -1,11 +1,10 @@
-import { basename } from 'node:path';
-import { renderList, renderOne } from '../format/render.ts';
-import type { CliContext } from '../context.ts';
-import { print } from '../context.ts';
 import { parseFilters } from '../../engine/filters.ts';
 import { openSource } from '../../image/import.ts';
 import { humanDuration, humanSize } from '../../util/units.ts';
+import type { CliContext } from '../context.ts';
+import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, flagStrings } from '../flags.ts';
+import { renderList, renderOne } from '../format/render.ts';
 import type { Command } from '../registry.ts';
 
 const ago = (unixSec: number) => `${humanDuration(Date.now() - unixSec * 1000)} ago`;
@@ -19,7 +18,12 @@ const importSpec: CommandSpec = {
   minArgs: 1,
   maxArgs: 2,
   flags: [
-    { name: 'change', short: 'c', kind: 'stringArray', description: 'Apply Dockerfile instruction to the created image' },
+    {
+      name: 'change',
+      short: 'c',
+      kind: 'stringArray',
+      description: 'Apply Dockerfile instruction to the created image',
+    },
     { name: 'message', short: 'm', kind: 'string', description: 'Set commit message for imported image' },
     { name: 'platform', kind: 'string', description: 'Set platform if server is multi-platform capable' },
   ],
@@ -36,7 +40,8 @@ export const importCmd: Command = {
       changes: flagStrings(p, importSpec, 'change'),
       message: flagString(p, importSpec, 'message'),
       reference: ref,
-      sourceName: src === '-' ? '-' : basename(src),
+      // docker streams a local file to the daemon as it does stdin, so its history says "Imported from -".
+      sourceName: '-',
       platform: os && architecture ? { os, architecture } : undefined,
     });
     print(ctx, id);
@@ -51,9 +56,20 @@ const imagesSpec: CommandSpec = {
   interspersed: true,
   maxArgs: 1,
   flags: [
-    { name: 'all', short: 'a', kind: 'bool', description: 'Show all images (default hides intermediate images)' },
+    {
+      name: 'all',
+      short: 'a',
+      kind: 'bool',
+      description: 'Show all images (default hides intermediate images)',
+    },
     { name: 'digests', kind: 'bool', description: 'Show digests' },
-    { name: 'filter', short: 'f', kind: 'stringArray', description: 'Filter output based on conditions provided', valueName: 'filter' },
+    {
+      name: 'filter',
+      short: 'f',
+      kind: 'stringArray',
+      description: 'Filter output based on conditions provided',
+      valueName: 'filter',
+    },
     { name: 'format', kind: 'string', description: 'Format output using a custom template' },
     { name: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Only show image IDs' },
@@ -77,8 +93,14 @@ interface ImageRow {
 export const imagesCmd: Command = {
   spec: imagesSpec,
   async run(ctx, p) {
-    const filters = parseFilters(flagStrings(p, imagesSpec, 'filter'), ['dangling', 'label', 'reference', 'before', 'since']);
-    if (p.args[0]) (filters.reference ??= []).push(p.args[0]);
+    const filters = parseFilters(flagStrings(p, imagesSpec, 'filter'), [
+      'dangling',
+      'label',
+      'reference',
+      'before',
+      'since',
+    ]);
+    if (p.args[0]) filters.reference = [...(filters.reference ?? []), p.args[0]];
     const engine = await ctx.engine();
     const list = await engine.listImages({ all: flagBool(p, imagesSpec, 'all'), filters });
     const noTrunc = flagBool(p, imagesSpec, 'no-trunc');
@@ -90,7 +112,10 @@ export const imagesCmd: Command = {
         ID: id,
         Digest: digest,
         CreatedSince: ago(img.Created),
-        CreatedAt: new Date(img.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+        CreatedAt: new Date(img.Created * 1000)
+          .toISOString()
+          .replace('T', ' ')
+          .replace(/\.\d+Z$/, ' +0000 UTC'),
         Size: humanSize(img.Size),
         Containers: String(img.Containers),
         VirtualSize: humanSize(img.Size),
@@ -184,7 +209,9 @@ const imageInspectSpec: CommandSpec = {
   description: 'Display detailed information on one or more images',
   interspersed: true,
   minArgs: 1,
-  flags: [{ name: 'format', short: 'f', kind: 'string', description: 'Format output using a custom template' }],
+  flags: [
+    { name: 'format', short: 'f', kind: 'string', description: 'Format output using a custom template' },
+  ],
 };
 
 export const imageInspectCmd: Command = {
@@ -224,7 +251,13 @@ const historySpec: CommandSpec = {
   maxArgs: 1,
   flags: [
     { name: 'format', kind: 'string', description: 'Format output using a custom template' },
-    { name: 'human', short: 'H', kind: 'bool', default: true, description: 'Print sizes and dates in human readable format' },
+    {
+      name: 'human',
+      short: 'H',
+      kind: 'bool',
+      default: true,
+      description: 'Print sizes and dates in human readable format',
+    },
     { name: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Only show image IDs' },
   ],
@@ -249,13 +282,18 @@ export const historyCmd: Command = {
       Comment: h.Comment,
     }));
     ctx.out.write(
-      renderList(rows, flagString(p, historySpec, 'format'), 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', {
-        ID: 'IMAGE',
-        CreatedSince: 'CREATED',
-        CreatedBy: 'CREATED BY',
-        Size: 'SIZE',
-        Comment: 'COMMENT',
-      }),
+      renderList(
+        rows,
+        flagString(p, historySpec, 'format'),
+        'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+        {
+          ID: 'IMAGE',
+          CreatedSince: 'CREATED',
+          CreatedBy: 'CREATED BY',
+          Size: 'SIZE',
+          Comment: 'COMMENT',
+        },
+      ),
     );
     return 0;
   },
@@ -268,8 +306,18 @@ const imagePruneSpec: CommandSpec = {
   interspersed: true,
   maxArgs: 0,
   flags: [
-    { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused images, not just dangling ones' },
-    { name: 'filter', kind: 'stringArray', description: 'Provide filter values (e.g. "until=<timestamp>")', valueName: 'filter' },
+    {
+      name: 'all',
+      short: 'a',
+      kind: 'bool',
+      description: 'Remove all unused images, not just dangling ones',
+    },
+    {
+      name: 'filter',
+      kind: 'stringArray',
+      description: 'Provide filter values (e.g. "until=<timestamp>")',
+      valueName: 'filter',
+    },
     { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
   ],
 };
@@ -278,15 +326,22 @@ export const imagePruneCmd: Command = {
   spec: imagePruneSpec,
   async run(ctx, p) {
     const all = flagBool(p, imagePruneSpec, 'all');
-    if (!flagBool(p, imagePruneSpec, 'force') && !(await confirm(ctx, all
-      ? 'WARNING! This will remove all images without at least one container associated to them.'
-      : 'WARNING! This will remove all dangling images.'))) return 0;
+    if (
+      !flagBool(p, imagePruneSpec, 'force') &&
+      !(await confirm(
+        ctx,
+        all
+          ? 'WARNING! This will remove all images without at least one container associated to them.'
+          : 'WARNING! This will remove all dangling images.',
+      ))
+    )
+      return 0;
     const filters = parseFilters(flagStrings(p, imagePruneSpec, 'filter'), ['until', 'label']);
     const r = await (await ctx.engine()).pruneImages({ all, filters });
     if (r.deleted.length) {
       print(ctx, 'Deleted Images:');
       for (const d of r.deleted) print(ctx, d);
-      print(ctx, '');
+      ctx.out.write('\n');
     }
     print(ctx, `Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
     return 0;
@@ -313,4 +368,3 @@ export async function confirm(ctx: CliContext, warning: string): Promise<boolean
   });
   return /^y(es)?$/i.test(answer);
 }
-

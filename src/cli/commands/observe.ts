@@ -1,7 +1,7 @@
 import { dockerTimestamp } from '../../container/logs.ts';
 import { parseFilters } from '../../engine/filters.ts';
 import type { ContainerSummary, StatsEntry } from '../../engine/types.ts';
-import { NotFoundError } from '../../util/errors.ts';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../util/errors.ts';
 import { bytesSize, humanDuration, humanSize, parseTimestamp } from '../../util/units.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagInt, flagString, flagStrings } from '../flags.ts';
@@ -16,11 +16,33 @@ const psSpec: CommandSpec = {
   interspersed: true,
   maxArgs: 0,
   flags: [
-    { name: 'all', short: 'a', kind: 'bool', description: 'Show all containers (default shows just running)' },
-    { name: 'filter', short: 'f', kind: 'stringArray', description: 'Filter output based on conditions provided', valueName: 'filter' },
+    {
+      name: 'all',
+      short: 'a',
+      kind: 'bool',
+      description: 'Show all containers (default shows just running)',
+    },
+    {
+      name: 'filter',
+      short: 'f',
+      kind: 'stringArray',
+      description: 'Filter output based on conditions provided',
+      valueName: 'filter',
+    },
     { name: 'format', kind: 'string', description: 'Format output using a custom template' },
-    { name: 'last', short: 'n', kind: 'int', default: -1, description: 'Show n last created containers (includes all states)' },
-    { name: 'latest', short: 'l', kind: 'bool', description: 'Show the latest created container (includes all states)' },
+    {
+      name: 'last',
+      short: 'n',
+      kind: 'int',
+      default: -1,
+      description: 'Show n last created containers (includes all states)',
+    },
+    {
+      name: 'latest',
+      short: 'l',
+      kind: 'bool',
+      description: 'Show the latest created container (includes all states)',
+    },
     { name: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Only display container IDs' },
     { name: 'size', short: 's', kind: 'bool', description: 'Display total file sizes' },
@@ -36,14 +58,22 @@ function psRow(c: ContainerSummary, noTrunc: boolean) {
     ID: noTrunc ? c.Id : c.Id.slice(0, 12),
     Image: noTrunc || !c.Image.startsWith('sha256:') ? c.Image : c.Image.slice(7, 19),
     Command: JSON.stringify(command),
-    CreatedAt: new Date(c.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+    CreatedAt: new Date(c.Created * 1000)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' +0000 UTC'),
     RunningFor: `${humanDuration(Date.now() - c.Created * 1000)} ago`,
     Ports: '',
     State: c.State,
     Status: c.Status,
-    Size: c.SizeRw === undefined ? '' : `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})`,
+    // As docker: `0B` when sizes were not asked for, and the virtual size only when it is known.
+    Size: c.SizeRootFs
+      ? `${humanSize(c.SizeRw ?? 0)} (virtual ${humanSize(c.SizeRootFs)})`
+      : humanSize(c.SizeRw ?? 0),
     Names: c.Names.map((n) => n.slice(1)).join(','),
-    Labels: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','),
+    Labels: Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
     Mounts: '',
     Networks: c.HostConfig.NetworkMode,
     LocalVolumes: '0',
@@ -55,27 +85,44 @@ export const psCmd: Command = {
   spec: psSpec,
   async run(ctx, p) {
     const filters = parseFilters(flagStrings(p, psSpec, 'filter'), [
-      'id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume', 'health', 'publish', 'expose', 'is-task',
+      'id',
+      'name',
+      'label',
+      'status',
+      'exited',
+      'ancestor',
+      'before',
+      'since',
+      'network',
+      'volume',
+      'health',
+      'publish',
+      'expose',
+      'is-task',
     ]);
     const last = flagInt(p, psSpec, 'last') ?? -1;
     const latest = flagBool(p, psSpec, 'latest');
     const size = flagBool(p, psSpec, 'size');
+    const quiet = flagBool(p, psSpec, 'quiet');
+    const format = flagString(p, psSpec, 'format');
     const list = await (await ctx.engine()).listContainers({
       all: flagBool(p, psSpec, 'all'),
-      size,
+      // docker computes sizes when the template reads them, even without --size.
+      size: size || (!quiet && /\.Size\b/.test(format ?? '')),
       limit: latest ? 1 : last > 0 ? last : undefined,
       filters,
     });
     const noTrunc = flagBool(p, psSpec, 'no-trunc');
     const rows = list.map((c) => psRow(c, noTrunc));
-    if (flagBool(p, psSpec, 'quiet')) {
+    if (quiet) {
       for (const r of rows) print(ctx, r.ID);
       return 0;
     }
-    let table = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+    let table =
+      'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
     if (size) table += '\t{{.Size}}';
     ctx.out.write(
-      renderList(rows, flagString(p, psSpec, 'format'), table, {
+      renderList(rows, format, table, {
         ID: 'CONTAINER ID',
         Image: 'IMAGE',
         Command: 'COMMAND',
@@ -106,10 +153,26 @@ const logsSpec: CommandSpec = {
   flags: [
     { name: 'details', kind: 'bool', description: 'Show extra details provided to logs' },
     { name: 'follow', short: 'f', kind: 'bool', description: 'Follow log output' },
-    { name: 'since', kind: 'string', description: 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)' },
-    { name: 'tail', short: 'n', kind: 'string', default: 'all', description: 'Number of lines to show from the end of the logs' },
+    {
+      name: 'since',
+      kind: 'string',
+      description:
+        'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+    },
+    {
+      name: 'tail',
+      short: 'n',
+      kind: 'string',
+      default: 'all',
+      description: 'Number of lines to show from the end of the logs',
+    },
     { name: 'timestamps', short: 't', kind: 'bool', description: 'Show timestamps' },
-    { name: 'until', kind: 'string', description: 'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)' },
+    {
+      name: 'until',
+      kind: 'string',
+      description:
+        'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+    },
   ],
 };
 
@@ -144,25 +207,62 @@ const inspectSpec: CommandSpec = {
   minArgs: 1,
   flags: [
     { name: 'format', short: 'f', kind: 'string', description: 'Format output using a custom template' },
-    { name: 'size', short: 's', kind: 'bool', description: 'Display total file sizes if the type is container' },
+    {
+      name: 'size',
+      short: 's',
+      kind: 'bool',
+      description: 'Display total file sizes if the type is container',
+    },
     { name: 'type', kind: 'string', description: 'Return JSON for specified type' },
   ],
 };
+
+/** The object types docker's `inspect --type` accepts; Berth has only containers and images to show. */
+const INSPECT_TYPES = [
+  '',
+  'config',
+  'container',
+  'image',
+  'network',
+  'node',
+  'plugin',
+  'secret',
+  'service',
+  'task',
+  'volume',
+];
 
 export const inspectCmd: Command = {
   spec: inspectSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    const type = flagString(p, inspectSpec, 'type');
+    const type = flagString(p, inspectSpec, 'type') ?? '';
+    if (!INSPECT_TYPES.includes(type))
+      throw new InvalidArgumentError(`"${type}" is not a valid value for --type`);
     const size = flagBool(p, inspectSpec, 'size');
+    const lookups = [
+      { kind: 'container', find: (ref: string) => engine.inspectContainer(ref, { size }) },
+      { kind: 'image', find: (ref: string) => engine.inspectImage(ref) },
+    ].filter((l) => type === '' || l.kind === type);
     const found: unknown[] = [];
     let code = 0;
     for (const ref of p.args) {
       let item: unknown;
-      if (type !== 'image') item = await engine.inspectContainer(ref, { size }).catch(() => undefined);
-      if (item === undefined && type !== 'container') item = await engine.inspectImage(ref).catch(() => undefined);
+      let error = type === '' ? `No such object: ${ref}` : `No such ${type}: ${ref}`;
+      for (const l of lookups) {
+        try {
+          item = await l.find(ref);
+          break;
+        } catch (err) {
+          // An ambiguous ID prefix is worth telling; anything else means "not this kind of object".
+          if (err instanceof ConflictError) {
+            error = err.message;
+            break;
+          }
+        }
+      }
       if (item === undefined) {
-        ctx.err.write(`Error: No such object: ${ref}\n`);
+        ctx.err.write(`Error: ${error}\n`);
         code = 1;
         continue;
       }
@@ -173,7 +273,12 @@ export const inspectCmd: Command = {
   },
 };
 
-const containerInspectSpec: CommandSpec = { ...inspectSpec, name: 'container inspect', usage: 'berth container inspect [OPTIONS] CONTAINER [CONTAINER...]', flags: inspectSpec.flags.filter((f) => f.name !== 'type') };
+const containerInspectSpec: CommandSpec = {
+  ...inspectSpec,
+  name: 'container inspect',
+  usage: 'berth container inspect [OPTIONS] CONTAINER [CONTAINER...]',
+  flags: inspectSpec.flags.filter((f) => f.name !== 'type'),
+};
 
 export const containerInspectCmd: Command = {
   spec: containerInspectSpec,
@@ -185,7 +290,9 @@ export const containerInspectCmd: Command = {
       try {
         found.push(await engine.inspectContainer(ref, { size: flagBool(p, containerInspectSpec, 'size') }));
       } catch (err) {
-        ctx.err.write(`Error: ${err instanceof NotFoundError ? `No such container: ${ref}` : (err as Error).message}\n`);
+        ctx.err.write(
+          `Error: ${err instanceof NotFoundError ? `No such container: ${ref}` : (err as Error).message}\n`,
+        );
         code = 1;
       }
     }
@@ -209,7 +316,12 @@ export const topCmd: Command = {
     const [ref, ...psArgs] = p.args;
     const r = await (await ctx.engine()).topContainer(ref!, psArgs);
     const { tabulate } = await import('../format/tabwriter.ts');
-    ctx.out.write(tabulate([r.Titles.join('\t'), ...r.Processes.map((row) => row.join('\t'))].join('\n') + '\n'));
+    // docker's top aligns on a wider grid (minimum width 20) than its list commands.
+    ctx.out.write(
+      tabulate([r.Titles.join('\t'), ...r.Processes.map((row) => row.join('\t'))].join('\n') + '\n', {
+        minWidth: 20,
+      }),
+    );
     return 0;
   },
 };
@@ -220,9 +332,18 @@ const statsSpec: CommandSpec = {
   description: 'Display a live stream of container(s) resource usage statistics',
   interspersed: true,
   flags: [
-    { name: 'all', short: 'a', kind: 'bool', description: 'Show all containers (default shows just running)' },
+    {
+      name: 'all',
+      short: 'a',
+      kind: 'bool',
+      description: 'Show all containers (default shows just running)',
+    },
     { name: 'format', kind: 'string', description: 'Format output using a custom template' },
-    { name: 'no-stream', kind: 'bool', description: 'Disable streaming stats and only pull the first result' },
+    {
+      name: 'no-stream',
+      kind: 'bool',
+      description: 'Disable streaming stats and only pull the first result',
+    },
     { name: 'no-trunc', kind: 'bool', description: 'Do not truncate output' },
   ],
 };
@@ -248,10 +369,26 @@ export const statsCmd: Command = {
     const stream = !flagBool(p, statsSpec, 'no-stream');
     const noTrunc = flagBool(p, statsSpec, 'no-trunc');
     const format = flagString(p, statsSpec, 'format');
-    const table = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
-    const headers = { ID: 'CONTAINER ID', Container: 'CONTAINER', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
+    const table =
+      'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
+    const headers = {
+      ID: 'CONTAINER ID',
+      Container: 'CONTAINER',
+      Name: 'NAME',
+      CPUPerc: 'CPU %',
+      MemUsage: 'MEM USAGE / LIMIT',
+      MemPerc: 'MEM %',
+      NetIO: 'NET I/O',
+      BlockIO: 'BLOCK I/O',
+      PIDs: 'PIDS',
+    };
     for await (const rows of engine.containerStats(p.args, { stream, all: flagBool(p, statsSpec, 'all') })) {
-      const text = renderList(rows.map((r) => statsRow(r, noTrunc)), format, table, headers);
+      const text = renderList(
+        rows.map((r) => statsRow(r, noTrunc)),
+        format,
+        table,
+        headers,
+      );
       // A live view redraws in place, like docker's.
       if (stream && ctx.out.isTTY) ctx.out.write('\x1b[2J\x1b[H');
       ctx.out.write(text);

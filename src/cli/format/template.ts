@@ -1188,7 +1188,6 @@ interface Fmt {
   wid: number;
   /** -1 when absent. */
   prec: number;
-  plusV: boolean;
   sharpV: boolean;
 }
 
@@ -1201,7 +1200,6 @@ function newFmt(): Fmt {
     zero: false,
     wid: -1,
     prec: -1,
-    plusV: false,
     sharpV: false,
   };
 }
@@ -1700,7 +1698,7 @@ function sprintf(format: string, args: readonly unknown[]): string {
     if (verb === 'v') {
       f.sharpV = f.sharp;
       f.sharp = false;
-      f.plusV = f.plus;
+      // %+v is Go's struct-field syntax, which takes over the plus flag.
       f.plus = false;
     }
     out += fmtArg(args[argNum++], verb, f, 0);
