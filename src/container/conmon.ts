@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { BerthError } from '../util/errors.ts';
 import { findBinary, type RuntimeInfo, runtimeMessage } from './runtime.ts';
@@ -18,11 +18,29 @@ export interface ConmonLaunch {
   socketDir: string;
   logPath: string;
   logSizeMax: number;
+  /** Rotated files to keep besides the live one (conmon ≥ 2.2); older conmon truncates at the cap. */
+  logBackups?: number;
   stdin: boolean;
   tty: boolean;
   exitCommand?: string[];
   /** For `exec`: the process.json to run in the existing container. */
   exec?: { processSpec: string; attach: boolean };
+}
+
+let versionCache: number[] | undefined;
+
+/** conmon's version as [major, minor, patch]; rotation flags arrived in 2.2.0. */
+export function conmonVersion(): number[] {
+  if (!versionCache) {
+    const out = execFileSync(conmonPath(), ['--version'], { encoding: 'utf8' });
+    versionCache = (/version (\d+)\.(\d+)\.(\d+)/.exec(out) ?? [0, 0, 0, 0]).slice(1).map(Number);
+  }
+  return versionCache;
+}
+
+export function conmonRotates(): boolean {
+  const [major = 0, minor = 0] = conmonVersion();
+  return major > 2 || (major === 2 && minor >= 2);
 }
 
 export function conmonPath(): string {
@@ -62,6 +80,9 @@ function conmonArgs(o: ConmonLaunch): string[] {
   ];
   if (!o.exec) args.push('--exit-dir', o.exitDir, '--persist-dir', o.persistDir);
   if (o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
+  if (o.logSizeMax > 0 && o.logBackups && conmonRotates()) {
+    args.push('--log-rotate', '--log-max-files', String(o.logBackups));
+  }
   if (o.stdin) args.push('-i');
   if (o.tty) args.push('-t');
   if (o.exec) {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 
 export interface LogEntry {
   /** RFC 3339 with nanoseconds, as conmon wrote it. */
@@ -98,7 +98,10 @@ export async function* readLogs(
   };
   const first = readFrom(path, 0);
   let offset = first.size;
-  let entries = parser.push(first.data).filter(keep);
+  // Rotated files (conmon ≥ 2.2 keeps ctr.log.1, ctr.log.2, …) hold the older lines, oldest last.
+  const backups: string[] = [];
+  for (let i = 1; existsSync(`${path}.${i}`); i++) backups.unshift(readFrom(`${path}.${i}`, 0).data);
+  let entries = parser.push(backups.join('') + first.data).filter(keep);
   if (!o.follow) entries.push(...parser.flush().filter(keep));
   if (o.tail !== undefined) entries = o.tail <= 0 ? [] : entries.slice(-o.tail);
   yield* entries;

@@ -139,6 +139,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       socketDir: f.socketDir,
       logPath: f.log,
       logSizeMax: cfg.host.log.maxSize,
+      logBackups: cfg.host.log.maxFile - 1,
       stdin: cfg.openStdin,
       tty: cfg.tty,
       exitCommand: exitCommand(ctx, c.id),

@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
 import { type AttachIO, connectAttach, relayAttach } from '../container/attach.ts';
 import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
+import { conmonRotates, conmonVersion } from '../container/conmon.ts';
 import { type CreateOptions, createContainer } from '../container/create.ts';
 import { writeResize } from '../container/ctl.ts';
 import { type ExecHandle, type ExecOptions, execInContainer } from '../container/exec.ts';
@@ -16,7 +17,7 @@ import { isActive, killContainer, removeContainer, stopContainer } from '../cont
 import { type TopResult, topContainer } from '../container/top.ts';
 import type { ContainerRecord } from '../container/types.ts';
 import { imageHistory, imageInspect, imageSummary, pruneImages, removeImage } from '../image/image-ops.ts';
-import { type ImportOptions, importImage } from '../image/import.ts';
+import type { ImportOptions } from '../image/import.ts';
 import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
 import { withLock } from '../store/lock.ts';
 import type { StorePaths } from '../store/paths.ts';
@@ -47,6 +48,7 @@ export class LocalEngine implements Engine {
   // ---- images ----
 
   async importImage(source: Readable, o: ImportOptions): Promise<string> {
+    const { importImage } = await import('../image/import.ts');
     return (await importImage(this.ctx, source, o)).id;
   }
 
@@ -130,7 +132,13 @@ export class LocalEngine implements Engine {
     }
     img = this.ctx.images.mustFind(img.id);
     const c = createContainer(this.ctx, img, o);
-    return { id: c.id, name: c.name, warnings: [] };
+    const warnings: string[] = [];
+    if (c.config.host.log.maxFile > 1 && !conmonRotates()) {
+      warnings.push(
+        `conmon ${conmonVersion().join('.')} cannot keep rotated logs (2.2 can): the log is cut at max-size and max-file is ignored`,
+      );
+    }
+    return { id: c.id, name: c.name, warnings };
   }
 
   private attachHandle(id: string, session: ReturnType<typeof relayAttach>): AttachHandle {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { layerDir, layersDir, type StorePaths } from '../store/paths.ts';
-import { unpackLayerFile } from './unpack.ts';
 
 /**
  * Unpacked layers, one directory per chain ID, shared read-only by every container as overlay
@@ -26,6 +25,8 @@ export class LayerStore {
     const tmp = join(layersDir(this.paths), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     mkdirSync(tmp, { recursive: true, mode: 0o755 });
     try {
+      // The tar codec is loaded only when a layer is unpacked: most commands never need it.
+      const { unpackLayerFile } = await import('./unpack.ts');
       await unpackLayerFile(blobPath, tmp);
       try {
         renameSync(tmp, dest);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BERTH, berth, berthAsync, ENV, ensureBusybox, inspect, ok, uniq, until } from '../helpers.ts';
 
@@ -188,6 +189,27 @@ describe('container lifecycle', () => {
     ok(['rename', n, n2]);
     assert.equal(berth(['inspect', n]).code, 1);
     assert.equal(inspect<{ Name: string }>(n2).Name, `/${n2}`);
+  });
+});
+
+describe('logs are capped', () => {
+  test('by default at 10 MB, and at --log-opt max-size', () => {
+    const n = name('logcap');
+    const script =
+      'i=0; while [ $i -lt 4000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done';
+    assert.equal(
+      berth(['run', '--name', n, '--log-opt', 'max-size=32k', 'busybox', 'sh', '-c', script]).code,
+      0,
+    );
+    const c = inspect<{ LogPath: string; HostConfig: { LogConfig: { Config: Record<string, string> } } }>(n);
+    assert.equal(c.HostConfig.LogConfig.Config['max-size'], String(32 * 1024));
+    assert.ok(statSync(c.LogPath).size <= 32 * 1024, `log is ${statSync(c.LogPath).size} bytes`);
+    assert.equal(ok(['logs', '--tail', '1', n]), 'line-3999-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n');
+    const d = name('logdefault');
+    ok(['create', '--name', d, 'busybox', 'true']);
+    const dc = inspect<{ HostConfig: { LogConfig: { Config: Record<string, string> } } }>(d);
+    assert.equal(dc.HostConfig.LogConfig.Config['max-size'], String(10 * 1024 * 1024));
+    assert.equal(berth(['run', '--rm', '--log-opt', 'max-size=lots', 'busybox', 'true']).code, 125);
   });
 });
 

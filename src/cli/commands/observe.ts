@@ -187,7 +187,8 @@ export const logsCmd: Command = {
     const ts = flagBool(p, logsSpec, 'timestamps');
     const entries = await (await ctx.engine()).containerLogs(p.args[0]!, {
       follow: flagBool(p, logsSpec, 'follow'),
-      tail: tail !== undefined && Number.isNaN(tail) ? undefined : tail,
+      // As docker's daemon: a count that does not parse, or a negative one, means all lines.
+      tail: tail !== undefined && (Number.isNaN(tail) || tail < 0) ? undefined : tail,
       sinceMs: since ? parseTimestamp(since, now) : undefined,
       untilMs: until ? parseTimestamp(until, now) : undefined,
     });
