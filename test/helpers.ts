@@ -103,12 +103,29 @@ export function inspect<T = Record<string, unknown>>(ref: string): T {
   return (JSON.parse(ok(['inspect', ref])) as T[])[0]!;
 }
 
-export function overlayMounts(): number {
+/**
+ * Overlay mounts of containers that no longer exist. Always 0 when nothing leaks: a container's
+ * row is written before its first mount and deleted after its last unmount, so this holds even
+ * while other test files run containers.
+ */
+export function strayMounts(): string[] {
+  const rows = new Set(ok(['ps', '-a', '-q', '--no-trunc']).split('\n').filter(Boolean));
+  const prefix = join(TEST_ROOT, 'containers');
   return readFileSync('/proc/mounts', 'utf8')
     .split('\n')
-    .filter((l) => l.startsWith('overlay ') && l.includes(TEST_ROOT)).length;
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((mp) => mp.startsWith(`${prefix}/`) && mp.endsWith('/merged'))
+    .filter((mp) => !rows.has(mp.slice(prefix.length + 1, -'/merged'.length)));
 }
 
 export function runtimeStateExists(id: string): boolean {
   return existsSync(join(TEST_RUNROOT, 'runtime', id));
+}
+
+/** Whether the container's overlay root is mounted. */
+export function rootfsMounted(id: string): boolean {
+  const merged = join(TEST_ROOT, 'containers', id, 'merged');
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === merged);
 }

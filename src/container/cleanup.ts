@@ -1,10 +1,10 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
-import { withLock } from '../store/lock.ts';
+import { tryWithLock, withLock } from '../store/lock.ts';
 import { readExitFile } from './exit-file.ts';
 import { containerFiles } from './paths.ts';
-import { removeContainerFiles, unmountRootfs } from './rootfs.ts';
+import { isMounted, removeContainerFiles, rootfsDirs, unmountRootfs } from './rootfs.ts';
 import { runtimeExec, selectRuntime } from './runtime.ts';
 import type { ContainerRecord, ContainerState } from './types.ts';
 
@@ -121,15 +121,27 @@ export function restartDelay(c: ContainerRecord, ranMs: number): number | undefi
   return Math.min(60_000, 100 * 2 ** Math.min(s.restartCount, 10));
 }
 
-/** Finds containers whose monitor died without recording an exit (host crash, kill -9) and cleans them up. */
+/**
+ * Repairs what a crash left behind: containers whose monitor died without recording an exit (host
+ * reboot, kill -9), overlays still mounted for containers that are not running (a `berth` killed
+ * mid-start), and half-unpacked layers. Containers someone is working on right now (locked) are skipped.
+ */
 export async function reconcile(ctx: StoreContext): Promise<void> {
   for (const c of ctx.containers.list()) {
-    if (c.state.status !== 'running' && c.state.status !== 'paused') continue;
     const f = containerFiles(ctx.paths, c.id);
-    if (readExitFile(f.exitDir, c.id) !== undefined || !pidAlive(c.state.conmonPid)) {
-      await cleanupContainer(ctx, c.id, { force: !pidAlive(c.state.conmonPid) });
+    if (c.state.status === 'running' || c.state.status === 'paused') {
+      if (readExitFile(f.exitDir, c.id) !== undefined || !pidAlive(c.state.conmonPid)) {
+        await cleanupContainer(ctx, c.id, { force: !pidAlive(c.state.conmonPid) });
+      }
+      continue;
     }
+    if (c.state.status === 'restarting' || !isMounted(rootfsDirs(ctx, c.id).merged)) continue;
+    await tryWithLock(ctx.paths, c.id, () => {
+      const now = ctx.containers.get(c.id);
+      if (now && now.state.status !== 'running' && now.state.status !== 'paused') unmountRootfs(ctx, c.id);
+    });
   }
+  ctx.layers.sweep();
 }
 
 export { removeContainerFiles };

@@ -8,7 +8,7 @@ import {
   ensureBusybox,
   inspect,
   ok,
-  overlayMounts,
+  strayMounts,
   TEST_ROOT,
   TEST_RUNROOT,
   uniq,
@@ -31,8 +31,11 @@ function cgroupFile(id: string, controller: string, file: string): string {
   return readFileSync(join('/sys/fs/cgroup', controller, 'berth', id, file), 'utf8').trim();
 }
 
-function containerCount(): number {
-  return ok(['ps', '-a', '-q', '--no-trunc']).split('\n').filter(Boolean).length;
+/** Containers carrying `label`: tests label what they run, so parallel test files cannot disturb the count. */
+function labelled(label: string): string[] {
+  return ok(['ps', '-a', '-q', '--filter', `label=${label}`])
+    .split('\n')
+    .filter(Boolean);
 }
 
 describe('errors: one clear line, docker exit codes, nothing left behind', () => {
@@ -56,12 +59,12 @@ describe('errors: one clear line, docker exit codes, nothing left behind', () =>
   ];
   for (const [what, args, code, msg] of cases) {
     test(what, () => {
-      const before = containerCount();
-      const r = berth(args);
+      const label = `berth.test=${uniq('err')}`;
+      const r = berth(args[0] === 'run' ? ['run', '-l', label, ...args.slice(1)] : args);
       assert.equal(r.code, code, r.stderr);
       assert.match(r.stderr, msg);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-      assert.equal(containerCount(), before);
+      assert.deepEqual(labelled(label), []);
     });
   }
 
@@ -75,12 +78,11 @@ describe('errors: one clear line, docker exit codes, nothing left behind', () =>
   });
 
   test('failed starts leave no mount, runtime state, cgroup or row', () => {
-    const mounts = overlayMounts();
-    const before = containerCount();
-    assert.equal(berth(['run', '--rm', 'busybox', 'nosuchcmd']).code, 127);
-    assert.equal(berth(['run', '--rm', '-u', 'ghost', 'busybox', 'true']).code, 126);
-    assert.equal(overlayMounts(), mounts);
-    assert.equal(containerCount(), before);
+    const label = `berth.test=${uniq('failed')}`;
+    assert.equal(berth(['run', '--rm', '-l', label, 'busybox', 'nosuchcmd']).code, 127);
+    assert.equal(berth(['run', '--rm', '-l', label, '-u', 'ghost', 'busybox', 'true']).code, 126);
+    assert.deepEqual(strayMounts(), []);
+    assert.deepEqual(labelled(label), []);
     const ids = new Set(ok(['ps', '-a', '-q', '--no-trunc']).split('\n').filter(Boolean));
     const strays = (dir: string) =>
       existsSync(dir) ? readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d) && !ids.has(d)) : [];
@@ -94,9 +96,8 @@ describe('errors: one clear line, docker exit codes, nothing left behind', () =>
   });
 
   test('run --rm leaves no overlay mount behind', () => {
-    const mounts = overlayMounts();
     for (let i = 0; i < 3; i++) ok(['run', '--rm', 'busybox', 'true']);
-    assert.equal(overlayMounts(), mounts);
+    assert.deepEqual(strayMounts(), []);
   });
 
   test('20 concurrent run --rm all succeed', async () => {

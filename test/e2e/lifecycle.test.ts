@@ -1,8 +1,22 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BERTH, berth, berthAsync, ENV, ensureBusybox, inspect, ok, uniq, until } from '../helpers.ts';
+import {
+  BERTH,
+  berth,
+  berthAsync,
+  ENV,
+  ensureBusybox,
+  inspect,
+  ok,
+  rootfsMounted,
+  runtimeStateExists,
+  TEST_RUNROOT,
+  uniq,
+  until,
+} from '../helpers.ts';
 
 interface State {
   State: {
@@ -143,6 +157,33 @@ describe('container lifecycle', () => {
     assert.equal(ok(['wait', n]), '7\n');
     assert.equal(ok(['logs', n]), 'one\ntwo\n');
     assert.equal(state(n).ExitCode, 7);
+  });
+
+  test('a crash (monitor and process killed) is repaired by the next command', async () => {
+    const n = name('crash');
+    const id = ok(['run', '-d', '--name', n, 'busybox', 'sleep', '300']).trim();
+    assert.equal(rootfsMounted(id), true);
+    const conmonPid = Number(readFileSync(join(TEST_RUNROOT, 'containers', id, 'conmon.pid'), 'utf8'));
+    process.kill(conmonPid, 'SIGKILL');
+    process.kill(state(n).Pid, 'SIGKILL');
+    await until(
+      () => {
+        try {
+          process.kill(conmonPid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      5000,
+      'conmon gone',
+    );
+    const ps = ok(['ps', '-a', '--filter', `name=${n}`, '--format', '{{.State}}']);
+    assert.equal(ps, 'exited\n');
+    assert.equal(rootfsMounted(id), false);
+    assert.equal(runtimeStateExists(id), false);
+    ok(['start', n]);
+    assert.equal(state(n).Status, 'running');
   });
 
   test('run forwards SIGTERM to the container', async () => {
