@@ -9,7 +9,9 @@ export function parseFilters(args: readonly string[], allowed: readonly string[]
     if (eq <= 0) throw new InvalidArgumentError(`bad format of filter (expected name=value): ${a}`);
     const key = a.slice(0, eq).trim().toLowerCase();
     if (!allowed.includes(key)) throw new InvalidArgumentError(`invalid filter '${key}'`);
-    (out[key] ??= []).push(a.slice(eq + 1));
+    const values = out[key] ?? [];
+    values.push(a.slice(eq + 1));
+    out[key] = values;
   }
   return out;
 }
@@ -26,6 +28,9 @@ export function matchLabels(labels: Record<string, string>, wanted: readonly str
 
 /** Go's filepath.Match subset used by docker's reference filter: `*`, `?`, `[…]`. */
 export function globMatch(pattern: string, s: string): boolean {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const re = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${re}$`).test(s);
 }
