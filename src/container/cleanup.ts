@@ -131,7 +131,9 @@ export async function reconcile(ctx: StoreContext): Promise<void> {
     const f = containerFiles(ctx.paths, c.id);
     if (c.state.status === 'running' || c.state.status === 'paused') {
       if (readExitFile(f.exitDir, c.id) !== undefined || !pidAlive(c.state.conmonPid)) {
-        await cleanupContainer(ctx, c.id, { force: !pidAlive(c.state.conmonPid) });
+        // Whoever holds the lock (conmon's exit command, a `run`) is recording this exit already.
+        const force = !pidAlive(c.state.conmonPid);
+        await tryWithLock(ctx.paths, c.id, () => cleanupContainer(ctx, c.id, { force, locked: true }));
       }
       continue;
     }

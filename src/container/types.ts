@@ -85,6 +85,8 @@ export interface ContainerState {
   /** Generation whose exit has been recorded and cleaned up. */
   cleanedGeneration: number;
   runtime: string;
+  /** While `restarting`: the back-off before the next start. */
+  restartDelayMs?: number;
 }
 
 export interface ContainerRecord {

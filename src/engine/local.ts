@@ -15,7 +15,7 @@ import { startContainer } from '../container/start.ts';
 import { cpuPercent, type StatsSample, sampleStats } from '../container/stats.ts';
 import { isActive, killContainer, removeContainer, stopContainer } from '../container/stop.ts';
 import { type TopResult, topContainer } from '../container/top.ts';
-import type { ContainerRecord } from '../container/types.ts';
+import { type ContainerRecord, ZERO_TIME } from '../container/types.ts';
 import { imageHistory, imageInspect, imageSummary, pruneImages, removeImage } from '../image/image-ops.ts';
 import type { ImportOptions } from '../image/import.ts';
 import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
@@ -280,7 +280,8 @@ export class LocalEngine implements Engine {
     await reconcile(this.ctx);
     let list = this.ctx.containers.list();
     const f = o.filters;
-    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status || !!f.exited;
+    // As docker: a status filter lists stopped containers too; an exited filter does not.
+    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status;
     if (!all)
       list = list.filter(
         (c) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting',
@@ -293,11 +294,22 @@ export class LocalEngine implements Engine {
           c.state.status === 'exited' && c.state.finishedAt.startsWith('0001') ? 'created' : c.state.status,
         ),
       );
-    if (f.name) list = list.filter((c) => f.name!.some((n) => regexMatch(n.replace(/^\//, ''), c.name)));
-    if (f.id) list = list.filter((c) => f.id!.some((p) => c.id.startsWith(p)));
+    // docker matches name and id as regular expressions, the name with and without its slash.
+    if (f.name)
+      list = list.filter((c) => f.name!.some((n) => regexMatch(n, `/${c.name}`) || regexMatch(n, c.name)));
+    if (f.id) list = list.filter((c) => f.id!.some((p) => regexMatch(p, c.id)));
     if (f.label) list = list.filter((c) => matchLabels(c.config.labels, f.label));
-    if (f.exited)
-      list = list.filter((c) => c.state.status === 'exited' && f.exited!.includes(String(c.state.exitCode)));
+    const badExit = f.exited?.find((e) => !/^[+-]?\d+$/.test(e));
+    if (badExit !== undefined)
+      throw new InvalidArgumentError(`strconv.Atoi: parsing "${badExit}": invalid syntax`);
+    const exitCodes = f.exited?.map(Number);
+    if (exitCodes)
+      list = list.filter(
+        (c) =>
+          c.state.status === 'exited' &&
+          c.state.startedAt !== ZERO_TIME &&
+          exitCodes.includes(c.state.exitCode),
+      );
     if (f.ancestor) {
       const ids = new Set(f.ancestor.map((a) => this.ctx.images.find(a)?.id ?? a));
       list = list.filter((c) => ids.has(c.imageId));
@@ -405,17 +417,27 @@ export class LocalEngine implements Engine {
   async containerExited(ref: string): Promise<void> {
     const c = this.ctx.containers.find(ref);
     if (!c) return;
-    let result = await cleanupContainer(this.ctx, c.id);
-    // Restart policies live here, in conmon's exit command: there is no daemon to do it.
-    while (result.restart) {
-      await new Promise((r) => setTimeout(r, result.restart!.delayMs));
+    await cleanupContainer(this.ctx, c.id);
+    // Restart policies live here, in conmon's exit command: there is no daemon to do it. Whoever
+    // recorded the exit (this process, an attached run, a `ps`) left the container `restarting`.
+    for (let attempt = 0; attempt < 10; attempt++) {
       const cur = this.ctx.containers.get(c.id);
-      if (!cur || cur.state.status !== 'restarting' || cur.state.manuallyStopped) return;
+      if (cur?.state.status !== 'restarting' || cur.state.manuallyStopped) return;
+      const generation = cur.state.generation;
+      await new Promise((r) => setTimeout(r, cur.state.restartDelayMs ?? 100));
+      const now = this.ctx.containers.get(c.id);
+      if (
+        now?.state.status !== 'restarting' ||
+        now.state.manuallyStopped ||
+        now.state.generation !== generation
+      )
+        return;
       try {
         await startContainer(this.ctx, c.id);
         return;
       } catch {
-        result = await cleanupContainer(this.ctx, c.id, { force: true });
+        // A failed start is recorded on the container; its policy may ask for another try.
+        await cleanupContainer(this.ctx, c.id, { force: true });
       }
     }
   }
