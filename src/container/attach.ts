@@ -23,9 +23,22 @@ export interface AttachSession {
 
 type SocketCtor = new () => SeqpacketSocket;
 
+let ctor: SocketCtor | undefined;
+
 function seqpacket(): SocketCtor {
-  const mod = createRequire(import.meta.url)('node-unix-socket') as { SeqpacketSocket: SocketCtor };
-  return mod.SeqpacketSocket;
+  if (!ctor) {
+    const mod = createRequire(import.meta.url)('node-unix-socket') as { SeqpacketSocket: SocketCtor };
+    ctor = mod.SeqpacketSocket;
+  }
+  return ctor;
+}
+
+/**
+ * Loads the socket addon (~10 ms) on the next turn of the event loop, so the load overlaps the
+ * wait for conmon and the runtime to create the container instead of following it.
+ */
+export function preloadAttach(): void {
+  setImmediate(() => seqpacket());
 }
 
 export function connectAttach(path: string): Promise<SeqpacketSocket> {

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
-import { type AttachIO, connectAttach, relayAttach } from '../container/attach.ts';
+import { type AttachIO, connectAttach, preloadAttach, relayAttach } from '../container/attach.ts';
 import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
 import { conmonRotates, conmonVersion } from '../container/conmon.ts';
 import { type CreateOptions, createContainer } from '../container/create.ts';
@@ -153,6 +153,7 @@ export class LocalEngine implements Engine {
   async startContainer(ref: string, attach?: AttachIO): Promise<AttachHandle | undefined> {
     const c = this.ctx.containers.mustFind(ref);
     let handle: AttachHandle | undefined;
+    if (attach) preloadAttach();
     await startContainer(this.ctx, c.id, {
       beforeStart: attach
         ? async (path) => {

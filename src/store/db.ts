@@ -57,11 +57,12 @@ export function openDb(paths: StorePaths): Database {
   // createRequire keeps the native addon off the ESM loader's path, which is measurably faster at start.
   const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
   const db = new Sqlite(file, { timeout: 30_000 });
-  db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version < SCHEMA_VERSION) {
+    // WAL is a property of the database file: set once, it stays.
+    db.pragma('journal_mode = WAL');
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
