@@ -1,6 +1,11 @@
 import type { AttachIO } from '../container/attach.ts';
 import { detachKeyFilter } from '../container/attach.ts';
 
+function currentSize(): { rows: number; cols: number } | undefined {
+  const out = process.stdout;
+  return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
+}
+
 export interface TerminalSession {
   io: AttachIO;
   /** Current size of the local terminal, if stdout is one. */
@@ -27,13 +32,11 @@ export function openTerminal(o: {
     stdout: o.stdout === false ? undefined : process.stdout,
     stderr: o.stderr === false ? undefined : process.stderr,
     detachKeys: o.tty && o.stdin ? detachKeyFilter() : undefined,
+    consoleSize: o.tty ? currentSize() : undefined,
   };
   return {
     io,
-    size() {
-      const out = process.stdout;
-      return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
-    },
+    size: currentSize,
     onResize(cb) {
       if (!process.stdout.isTTY) return;
       process.stdout.on('resize', () => cb(process.stdout.rows, process.stdout.columns));

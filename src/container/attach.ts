@@ -11,6 +11,8 @@ export interface AttachIO {
   stdin?: NodeJS.ReadableStream;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** The local terminal's size, for a process started with a TTY. */
+  consoleSize?: { rows: number; cols: number };
   /** Called with raw stdin bytes; return true when the detach sequence was typed. */
   detachKeys?: (chunk: Buffer) => { pass: Buffer; detach: boolean };
 }

@@ -56,6 +56,9 @@ export async function execInContainer(
   const processSpec = {
     ...base,
     terminal: o.tty,
+    ...(o.tty && io.consoleSize
+      ? { consoleSize: { height: io.consoleSize.rows, width: io.consoleSize.cols } }
+      : {}),
     args: o.cmd,
     env,
     cwd: o.workingDir || base.cwd,

@@ -19,6 +19,8 @@ export interface OciSpec {
 
 export interface OciProcess {
   terminal: boolean;
+  /** Initial size of the terminal, so the process never sees 0x0 before the first resize. */
+  consoleSize?: { height: number; width: number };
   user: OciUser;
   args: string[];
   env: string[];

@@ -34,6 +34,8 @@ export interface SpecInput {
   cwd: string;
   user: { uid: number; gid: number; additionalGids: number[] };
   terminal: boolean;
+  /** The caller's terminal size, applied when the runtime creates the pty. */
+  consoleSize?: { rows: number; cols: number };
   hostname: string;
   domainname?: string;
   /** Host paths, bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf (read-only with a read-only rootfs, as docker). */
@@ -702,6 +704,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: input.terminal,
+      ...(input.terminal && input.consoleSize
+        ? { consoleSize: { height: input.consoleSize.rows, width: input.consoleSize.cols } }
+        : {}),
       user: { uid: input.user.uid, gid: input.user.gid },
       args: usesInit ? [INIT_PATH, '--', ...input.args] : [...input.args],
       env: [...input.env],

@@ -16,6 +16,7 @@ import type { ContainerRecord } from './types.ts';
 import { resolveUser } from './user.ts';
 
 export interface StartHooks {
+  consoleSize?: { rows: number; cols: number };
   /** Runs after the runtime has created the container and before its process starts, so an attach misses nothing. */
   beforeStart?: (attachSocket: string) => Promise<void>;
 }
@@ -87,6 +88,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       cwd: cfg.workingDir || '/',
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       terminal: cfg.tty,
+      consoleSize: hooks.consoleSize,
       hostname: cfg.hostname,
       domainname: cfg.domainname || undefined,
       etcFiles: etc,

@@ -155,6 +155,7 @@ export class LocalEngine implements Engine {
     let handle: AttachHandle | undefined;
     if (attach) preloadAttach();
     await startContainer(this.ctx, c.id, {
+      consoleSize: attach?.consoleSize,
       beforeStart: attach
         ? async (path) => {
             const sock = await connectAttach(path);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -142,6 +142,22 @@ describe('container lifecycle', () => {
     const r = berth(['exec', n, 'true']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /is not running/);
+  });
+
+  test("exec -it gets a terminal of the caller's size", () => {
+    const n = name('exectty');
+    ok(['run', '-d', '--name', n, 'busybox', 'sleep', '300']);
+    const out = execFileSync(
+      'script',
+      ['-qec', `stty rows 21 cols 77; ${BERTH} exec -it ${n} sh -c 'tty; stty size'`, '/dev/null'],
+      {
+        env: ENV,
+        encoding: 'utf8',
+        input: '',
+      },
+    );
+    assert.match(out, /\/dev\/pts\/\d+\r*\n/);
+    assert.match(out, /21 77/);
   });
 
   test('containers outlive a killed berth; exit code and logs are kept', async () => {
