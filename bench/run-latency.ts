@@ -77,7 +77,9 @@ if (has('podman')) {
   }
   // crun refuses hybrid cgroup hosts (see ../shared/peers.md): give podman the runtime berth picks too.
   const runtime = results['crun run'] === undefined ? ['--runtime', 'runc'] : [];
-  results['podman run --rm'] = time('podman', [
+  // Berth gives containers a private network namespace with loopback only, like --network none;
+  // podman's default also sets up a bridge network, which Berth does not do yet.
+  results['podman --network none'] = time('podman', [
     'run',
     '--rm',
     ...runtime,
@@ -86,6 +88,7 @@ if (has('podman')) {
     'busybox',
     'true',
   ]);
+  results['podman (default net)'] = time('podman', ['run', '--rm', ...runtime, 'busybox', 'true']);
 } else {
   process.stderr.write('podman is not installed: bash ../shared/tools/peers-setup.sh install fixes\n');
 }
@@ -94,5 +97,5 @@ const berth = results.berth;
 console.log(`run --rm busybox true, median of ${RUNS} runs`);
 for (const [name, ms] of Object.entries(results)) {
   const ratio = berth && ms && name !== 'berth' ? `  berth/${name} = ${(berth / ms).toFixed(2)}x` : '';
-  console.log(`${name.padEnd(18)} ${ms === undefined ? 'failed' : `${ms.toFixed(0)} ms`}${ratio}`);
+  console.log(`${name.padEnd(22)} ${ms === undefined ? 'failed' : `${ms.toFixed(0)} ms`}${ratio}`);
 }
