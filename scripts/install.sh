@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
-APT_PACKAGES=(runc crun conmon busybox-static tini iptables python3 make g++ procps)
+APT_PACKAGES=(runc crun conmon busybox-static tini iptables python3 make g++ procps iproute2 netavark aardvark-dns)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,6 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/install.sh --no-run
+# Test peers: a reference registry and image tools (never runtime dependencies).
+PEERS=(docker-registry skopeo umoci iperf3 curl)
+missing=()
+for p in "${PEERS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
 npx biome check src test bench
 npx tsc -p tsconfig.json --noEmit
 # Node 20's --test does not expand globs: list the files ourselves.

@@ -84,6 +84,24 @@ export function uniq(prefix: string): string {
   return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/**
+ * Unique container names for one test file, all force-removed when the file is done:
+ * `const name = containerNames();` then `name('web')`, and `after(name.removeAll)`.
+ */
+export function containerNames(): ((prefix: string) => string) & { removeAll(): void } {
+  const created: string[] = [];
+  const name = (prefix: string) => {
+    const n = uniq(prefix);
+    created.push(n);
+    return n;
+  };
+  return Object.assign(name, {
+    removeAll() {
+      for (const n of created) berth(['rm', '-f', n]);
+    },
+  });
+}
+
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
 export async function until<T>(
   fn: () => T | undefined | false,

@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
   const key = two && COMMANDS[two] ? two : first;
   const loader = COMMANDS[key];
   if (!loader) {
-    if (first === 'container' || first === 'image') {
+    if (['container', 'image', 'volume', 'network'].includes(first)) {
       process.stderr.write(
         `berth: '${rest.slice(0, 2).join(' ')}' is not a berth command.\nSee 'berth --help'\n`,
       );

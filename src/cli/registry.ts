@@ -20,6 +20,10 @@ const run = () => import('./commands/run.ts');
 const life = () => import('./commands/lifecycle.ts');
 const observe = () => import('./commands/observe.ts');
 const exec = () => import('./commands/exec.ts');
+const transfer = () => import('./commands/transfer.ts');
+const archive = () => import('./commands/archive.ts');
+const fs = () => import('./commands/container-fs.ts');
+const volume = () => import('./commands/volume.ts');
 
 /**
  * Every command, by the words that name it. Modules load lazily so a command pays only for its own code.
@@ -80,6 +84,35 @@ export const COMMANDS: Record<string, Loader> = {
   'container top': from(observe, 'topCmd'),
   stats: from(observe, 'statsCmd'),
   'container stats': from(observe, 'statsCmd'),
+
+  pull: from(transfer, 'pullCmd'),
+  'image pull': from(transfer, 'pullCmd'),
+  push: from(transfer, 'pushCmd'),
+  'image push': from(transfer, 'pushCmd'),
+  login: from(transfer, 'loginCmd'),
+  logout: from(transfer, 'logoutCmd'),
+
+  save: from(archive, 'saveCmd'),
+  'image save': from(archive, 'saveCmd'),
+  load: from(archive, 'loadCmd'),
+  'image load': from(archive, 'loadCmd'),
+
+  export: from(fs, 'exportCmd'),
+  'container export': from(fs, 'exportCmd'),
+  commit: from(fs, 'commitCmd'),
+  'container commit': from(fs, 'commitCmd'),
+  diff: from(fs, 'diffCmd'),
+  'container diff': from(fs, 'diffCmd'),
+  cp: from(fs, 'cpCmd'),
+  'container cp': from(fs, 'cpCmd'),
+
+  'volume create': from(volume, 'volumeCreateCmd'),
+  'volume ls': from(volume, 'volumeLsCmd'),
+  'volume list': from(volume, 'volumeLsCmd'),
+  'volume inspect': from(volume, 'volumeInspectCmd'),
+  'volume rm': from(volume, 'volumeRmCmd'),
+  'volume remove': from(volume, 'volumeRmCmd'),
+  'volume prune': from(volume, 'volumePruneCmd'),
 
   exec: from(exec, 'execCmd'),
   'container exec': from(exec, 'execCmd'),

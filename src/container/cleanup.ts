@@ -2,6 +2,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
 import { tryWithLock, withLock } from '../store/lock.ts';
+import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
 import { readExitFile } from './exit-file.ts';
 import { containerFiles } from './paths.ts';
 import { isMounted, removeContainerFiles, rootfsDirs, unmountRootfs } from './rootfs.ts';
@@ -92,6 +93,7 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
     rmSync(f.run, { recursive: true, force: true });
     rmSync(join(f.exitDir, id), { force: true });
     ctx.containers.delete(id);
+    removeAnonymousVolumes(ctx, c);
     return {};
   }
   const delayMs = restartDelay(updated, ranMs);

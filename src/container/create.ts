@@ -4,6 +4,7 @@ import type { StoreContext } from '../engine/context.ts';
 import type { ImageRecord } from '../image/types.ts';
 import { containerDir } from '../store/paths.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
+import { removeAnonymousVolumes, resolveMounts } from '../volume/container-mounts.ts';
 import { randomName, validateName } from './names.ts';
 import { selectRuntime } from './runtime.ts';
 import { type ContainerConfig, type ContainerRecord, type HostConfig, initialState } from './types.ts';
@@ -13,6 +14,8 @@ export interface CreateOptions {
   name?: string;
   /** undefined: the image's CMD. */
   cmd?: string[];
+  /** `--volumes-from` containers, `name[:ro|rw]`. */
+  volumesFrom?: string[];
   /** undefined: the image's ENTRYPOINT; [] resets it (docker's `--entrypoint ""`). */
   entrypoint?: string[];
   env: string[];
@@ -54,6 +57,8 @@ export function defaultHostConfig(): HostConfig {
     runtime: '',
     log: { type: 'k8s-file', maxSize: DEFAULT_LOG_MAX_SIZE, maxFile: 1 },
     oomScoreAdj: 0,
+    extraHosts: [],
+    mounts: [],
   };
 }
 
@@ -109,6 +114,7 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
   }
   const id = randomBytes(32).toString('hex');
   const name = o.name ? validateName(o.name) : randomName();
+  host.mounts = resolveMounts(ctx, img, host.mounts, o.volumesFrom ?? []);
   let env = mergeEnv(ic.Env ?? [], o.env);
   if (!env.some((e) => e.startsWith('PATH='))) env = [`PATH=${DEFAULT_PATH}`, ...env];
   const config: ContainerConfig = {
@@ -139,7 +145,13 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
     config,
     state: initialState(runtime.name),
   };
-  ctx.containers.insert(record);
+  try {
+    ctx.containers.insert(record);
+  } catch (err) {
+    // A refused container (e.g. a name conflict) must not leave its anonymous volumes behind.
+    removeAnonymousVolumes(ctx, record);
+    throw err;
+  }
   mkdirSync(containerDir(ctx.paths, id), { recursive: true, mode: 0o700 });
   return record;
 }

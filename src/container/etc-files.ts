@@ -54,8 +54,9 @@ export function writeEtcFiles(
     resolv = containerResolvConf(resolv);
   }
   for (const e of extraHosts) {
-    const [name, ip] = e.split(':');
-    hosts += `${ip}\t${name}\n`;
+    // name:ip, where an IPv6 address brings colons of its own
+    const i = e.indexOf(':');
+    hosts += `${e.slice(i + 1)}\t${e.slice(0, i)}\n`;
   }
   writeFileSync(files.hosts, hosts);
   writeFileSync(files.hostname, `${hostname}\n`);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { StoreContext } from '../engine/context.ts';
 import type { ContainerSummary } from '../engine/types.ts';
 import { humanDuration } from '../util/units.ts';
+import { modeString } from '../volume/mount-spec.ts';
 import { containerFiles } from './paths.ts';
 import { rootfsDirs } from './rootfs.ts';
 import { type ContainerRecord, ZERO_TIME } from './types.ts';
@@ -59,6 +60,19 @@ function imageName(ctx: StoreContext, c: ContainerRecord): string {
   return c.imageId.slice(7, 19);
 }
 
+/** docker's MountPoint list for inspect and ps. */
+function mountsJson(ctx: StoreContext, c: ContainerRecord) {
+  return (c.config.host.mounts ?? []).map((m) => ({
+    Type: m.type,
+    ...(m.type === 'volume' ? { Name: m.source, Driver: 'local' } : {}),
+    Source: m.type === 'volume' ? ctx.volumes.dataDir(m.source) : m.source,
+    Destination: m.target,
+    Mode: modeString(m),
+    RW: !m.readonly,
+    Propagation: m.type === 'bind' ? (m.propagation ?? 'rprivate') : '',
+  }));
+}
+
 export function summarize(ctx: StoreContext, c: ContainerRecord, withSize: boolean): ContainerSummary {
   const img = ctx.images.get(c.imageId);
   const out: ContainerSummary = {
@@ -74,7 +88,7 @@ export function summarize(ctx: StoreContext, c: ContainerRecord, withSize: boole
     Status: statusText(c),
     HostConfig: { NetworkMode: c.config.host.networkMode === 'private' ? 'none' : c.config.host.networkMode },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountsJson(ctx, c).map((m) => ({ Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination })),
   };
   if (withSize) {
     out.SizeRw = sizeRw(ctx, c.id);
@@ -154,6 +168,7 @@ export function inspectContainer(
       NanoCpus: h.nanoCpus,
       CpuShares: h.cpuShares,
       PidsLimit: h.pidsLimit || null,
+      ExtraHosts: h.extraHosts?.length ? h.extraHosts : null,
       Ulimits: h.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
     },
     GraphDriver: {
@@ -169,7 +184,7 @@ export function inspectContainer(
         MergedDir: dirs.merged,
       },
     },
-    Mounts: [],
+    Mounts: mountsJson(ctx, c),
     Config: {
       Hostname: cfg.hostname,
       Domainname: cfg.domainname,

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { StoreContext } from '../engine/context.ts';
 import { withLock } from '../store/lock.ts';
 import { BerthError } from '../util/errors.ts';
+import { prepareMounts } from '../volume/container-mounts.ts';
 import { cleanupContainer } from './cleanup.ts';
 import { CreateError, launchConmon } from './conmon.ts';
 import { writeEtcFiles } from './etc-files.ts';
@@ -71,8 +72,9 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
     removeExitFile(f.exitDir, c.id);
     const rootfs = await mountRootfs(ctx, c);
     const hostNet = cfg.host.networkMode === 'host';
-    const etc = writeEtcFiles(f.bundle, cfg.hostname, hostNet);
+    const etc = writeEtcFiles(f.bundle, cfg.hostname, hostNet, cfg.host.extraHosts ?? []);
     const user = resolveUser(rootfs, cfg.user);
+    const volumes = prepareMounts(ctx, c, rootfs);
     const env = [...cfg.env];
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${cfg.hostname}`);
     if (cfg.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
@@ -92,11 +94,11 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       hostname: cfg.hostname,
       domainname: cfg.domainname || undefined,
       etcFiles: etc,
-      tmpfs: Object.entries(cfg.host.tmpfs).map(([target, opts]) => ({
-        target,
-        options: opts ? opts.split(',') : [],
-      })),
-      binds: [],
+      tmpfs: [
+        ...Object.entries(cfg.host.tmpfs).map(([target, opts]) => ({ target, options: opts ? opts.split(',') : [] })),
+        ...volumes.tmpfs,
+      ],
+      binds: volumes.binds,
       shmSize: cfg.host.shmSize,
       memory: cfg.host.memory || undefined,
       memorySwap: cfg.host.memorySwap || undefined,

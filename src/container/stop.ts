@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
 import { withLock } from '../store/lock.ts';
 import { ConflictError } from '../util/errors.ts';
+import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
 import { cleanupContainer, removeContainerFiles } from './cleanup.ts';
 import { waitExitFile } from './exit-file.ts';
 import { containerFiles } from './paths.ts';
@@ -112,6 +113,7 @@ export async function removeContainer(
     rmSync(join(f.exitDir, c.id), { force: true });
     rmSync(join(f.socketDir, c.id), { force: true });
     ctx.containers.delete(c.id);
+    if (o.volumes) removeAnonymousVolumes(ctx, c);
     return c;
   });
 }

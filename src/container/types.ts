@@ -1,3 +1,5 @@
+import type { MountSpec } from '../volume/mount-spec.ts';
+
 /** What a container was created with: docker's Config and HostConfig, reduced to what Berth applies. */
 export interface RestartPolicy {
   name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
@@ -57,6 +59,10 @@ export interface HostConfig {
   runtime: string;
   log: LogConfig;
   oomScoreAdj: number;
+  /** --add-host entries, `name:ip`. */
+  extraHosts: string[];
+  /** Volumes, binds and tmpfs mounts, settled at create (anonymous volumes named). */
+  mounts: MountSpec[];
 }
 
 export type ContainerStatus =

@@ -4,6 +4,7 @@ import { LayerStore } from '../image/layer-store.ts';
 import { BlobStore } from '../store/blobs.ts';
 import { type Database, openDb } from '../store/db.ts';
 import type { StorePaths } from '../store/paths.ts';
+import { VolumeStore } from '../volume/volume-store.ts';
 
 /** The stores one engine works on; opened once per process. */
 export interface StoreContext {
@@ -13,6 +14,7 @@ export interface StoreContext {
   images: ImageStore;
   layers: LayerStore;
   containers: ContainerStore;
+  volumes: VolumeStore;
 }
 
 export function openContext(paths: StorePaths): StoreContext {
@@ -24,5 +26,6 @@ export function openContext(paths: StorePaths): StoreContext {
     images: new ImageStore(db),
     layers: new LayerStore(paths),
     containers: new ContainerStore(db),
+    volumes: new VolumeStore(db, paths),
   };
 }

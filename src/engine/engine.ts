@@ -5,6 +5,8 @@ import type { ExecHandle, ExecOptions } from '../container/exec.ts';
 import type { LogEntry, LogOptions } from '../container/logs.ts';
 import type { TopResult } from '../container/top.ts';
 import type { ImportOptions } from '../image/import.ts';
+import type { VolumeInfo } from '../volume/volume-ops.ts';
+import type { ProgressSink } from './progress.ts';
 import type {
   ContainerSummary,
   HistoryItem,
@@ -17,6 +19,39 @@ import type {
 } from './types.ts';
 
 export type PullPolicy = 'missing' | 'never' | 'always';
+
+export interface PullOptions {
+  /** os/arch[/variant]; default the host's. */
+  platform?: string;
+  allTags: boolean;
+}
+
+export interface PushOptions {
+  allTags: boolean;
+}
+
+export interface CommitOptions {
+  reference?: string;
+  changes: string[];
+  message?: string;
+  author?: string;
+  /** Pause the container while its filesystem is read (docker's default). */
+  pause: boolean;
+}
+
+export interface ChangeItem {
+  Path: string;
+  /** 0 modified, 1 added, 2 deleted (docker's codes). */
+  Kind: 0 | 1 | 2;
+}
+
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
 
 export interface Filters {
   [key: string]: string[];
@@ -70,6 +105,35 @@ export interface Engine {
   topContainer(ref: string, psArgs: string[]): Promise<TopResult>;
   containerStats(refs: string[], o: { stream: boolean; all: boolean }): AsyncIterable<StatsEntry[]>;
   pruneContainers(filters: Filters): Promise<PruneResult>;
+  /** Pulls `ref` (or every tag of its repository); returns the image IDs. */
+  pullImage(ref: string, o: PullOptions, progress: ProgressSink): Promise<string[]>;
+  pushImage(ref: string, o: PushOptions, progress: ProgressSink): Promise<void>;
+  /** Checks the credentials against the registry and stores them; returns docker's status line. */
+  login(server: string, username: string, password: string): Promise<string>;
+  logout(server: string): Promise<void>;
+  /** Writes a `docker save` tar (or an OCI archive) of the images to `out`. */
+  saveImages(refs: string[], out: NodeJS.WritableStream, o: { format: 'docker' | 'oci' }): Promise<void>;
+  /** Reads a `docker save` tar or OCI archive; returns docker's `Loaded image: …` lines. */
+  loadImages(input: Readable, progress: ProgressSink): Promise<string[]>;
+  exportContainer(ref: string, out: NodeJS.WritableStream): Promise<void>;
+  commitContainer(ref: string, o: CommitOptions): Promise<string>;
+  containerChanges(ref: string): Promise<ChangeItem[]>;
+  /** Writes a tar of `path` inside the container to `out`. */
+  copyFromContainer(
+    ref: string,
+    path: string,
+    out: NodeJS.WritableStream,
+    o: { followLink: boolean },
+  ): Promise<PathStat>;
+  /** Extracts the tar `input` into directory `path` inside the container. */
+  copyToContainer(ref: string, path: string, input: Readable, o: { copyUidGid: boolean }): Promise<void>;
+
+  volumeCreate(name: string | undefined, o: { labels: Record<string, string>; options: Record<string, string> }): Promise<VolumeInfo>;
+  volumeList(filters: Filters): Promise<VolumeInfo[]>;
+  volumeInspect(name: string): Promise<VolumeInfo>;
+  volumeRemove(name: string, force: boolean): Promise<void>;
+  volumePrune(o: { all: boolean; filters: Filters }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+
   /** Called by conmon when a container exits: records the exit, applies --rm and restart policies. */
   containerExited(ref: string): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
 import { type AttachIO, connectAttach, preloadAttach, relayAttach } from '../container/attach.ts';
@@ -24,8 +25,20 @@ import type { StorePaths } from '../store/paths.ts';
 import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { parseTimestamp } from '../util/units.ts';
 import { openContext, type StoreContext } from './context.ts';
-import type { AttachHandle, Engine, Filters, PullPolicy } from './engine.ts';
+import type {
+  AttachHandle,
+  ChangeItem,
+  CommitOptions,
+  Engine,
+  Filters,
+  PathStat,
+  PullOptions,
+  PullPolicy,
+  PushOptions,
+} from './engine.ts';
 import { globMatch, matchLabels } from './filters.ts';
+import type { VolumeInfo } from '../volume/volume-ops.ts';
+import type { ProgressSink } from './progress.ts';
 import type {
   ContainerSummary,
   HistoryItem,
@@ -126,9 +139,7 @@ export class LocalEngine implements Engine {
     if (!img) {
       if (pull === 'never') throw new NotFoundError(`No such image: ${o.image}`);
       parseReference(o.image);
-      throw new NotFoundError(
-        `Unable to find image '${o.image}' locally, and pulling from a registry is not available yet: import or load it first`,
-      );
+      throw new NotFoundError(`No such image: ${o.image}`);
     }
     img = this.ctx.images.mustFind(img.id);
     const c = createContainer(this.ctx, img, o);
@@ -414,6 +425,126 @@ export class LocalEngine implements Engine {
       deleted.push(c.id);
     }
     return { deleted, spaceReclaimed };
+  }
+
+  // ---- moving images and container filesystems ----
+
+  async pullImage(ref: string, o: PullOptions, progress: ProgressSink): Promise<string[]> {
+    const { pullImage } = await import('../registry/pull.ts');
+    return pullImage(this.ctx, ref, o, progress);
+  }
+
+  async pushImage(ref: string, o: PushOptions, progress: ProgressSink): Promise<void> {
+    const { pushImage } = await import('../registry/push.ts');
+    await pushImage(this.ctx, ref, o, progress);
+  }
+
+  async login(server: string, username: string, password: string): Promise<string> {
+    const { login } = await import('../registry/login.ts');
+    return login(server, username, password);
+  }
+
+  async logout(server: string): Promise<void> {
+    const { logout } = await import('../registry/login.ts');
+    await logout(server);
+  }
+
+  async saveImages(
+    refs: string[],
+    out: NodeJS.WritableStream,
+    o: { format: 'docker' | 'oci' },
+  ): Promise<void> {
+    const { saveImages } = await import('../image/save.ts');
+    await saveImages(this.ctx, refs, out, o);
+  }
+
+  async loadImages(input: Readable, progress: ProgressSink): Promise<string[]> {
+    const { loadImages } = await import('../image/load.ts');
+    return loadImages(this.ctx, input, progress);
+  }
+
+  async exportContainer(ref: string, out: NodeJS.WritableStream): Promise<void> {
+    const { exportContainer } = await import('../container/export.ts');
+    await exportContainer(this.ctx, ref, out);
+  }
+
+  async commitContainer(ref: string, o: CommitOptions): Promise<string> {
+    const { commitContainer } = await import('../container/commit.ts');
+    return commitContainer(this.ctx, ref, o);
+  }
+
+  async containerChanges(ref: string): Promise<ChangeItem[]> {
+    const { containerChanges } = await import('../container/diff.ts');
+    return containerChanges(this.ctx, ref);
+  }
+
+  async copyFromContainer(
+    ref: string,
+    path: string,
+    out: NodeJS.WritableStream,
+    o: { followLink: boolean },
+  ): Promise<PathStat> {
+    const { copyFromContainer } = await import('../container/copy.ts');
+    return copyFromContainer(this.ctx, ref, path, out, o);
+  }
+
+  async copyToContainer(
+    ref: string,
+    path: string,
+    input: Readable,
+    o: { copyUidGid: boolean },
+  ): Promise<void> {
+    const { copyToContainer } = await import('../container/copy.ts');
+    await copyToContainer(this.ctx, ref, path, input, o);
+  }
+
+  // ---- volumes ----
+
+  async volumeCreate(name: string | undefined, o: { labels: Record<string, string>; options: Record<string, string> }): Promise<VolumeInfo> {
+    const { volumeInfo } = await import('../volume/volume-ops.ts');
+    const n = name || randomBytes(32).toString('hex');
+    return volumeInfo(this.ctx, this.ctx.volumes.create(n, { ...o, anonymous: !name }));
+  }
+
+  async volumeList(filters: Filters): Promise<VolumeInfo[]> {
+    const { volumeInfo } = await import('../volume/volume-ops.ts');
+    const { volumeUsers } = await import('../volume/container-mounts.ts');
+    let list = this.ctx.volumes.list();
+    if (filters.name) list = list.filter((v) => filters.name!.some((n) => v.name.includes(n)));
+    if (filters.label) list = list.filter((v) => matchLabels(v.labels, filters.label));
+    if (filters.driver) list = list.filter((v) => filters.driver!.includes(v.driver));
+    if (filters.dangling) {
+      const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
+      list = list.filter((v) => (volumeUsers(this.ctx, v.name).length === 0) === want);
+    }
+    return list.map((v) => volumeInfo(this.ctx, v));
+  }
+
+  async volumeInspect(name: string): Promise<VolumeInfo> {
+    const { volumeInfo } = await import('../volume/volume-ops.ts');
+    return volumeInfo(this.ctx, this.ctx.volumes.mustGet(name));
+  }
+
+  async volumeRemove(name: string, force: boolean): Promise<void> {
+    const { removeVolume } = await import('../volume/volume-ops.ts');
+    if (force && !this.ctx.volumes.get(name)) return;
+    removeVolume(this.ctx, name, force);
+  }
+
+  async volumePrune(o: { all: boolean; filters: Filters }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    const { pruneVolumes } = await import('../volume/volume-ops.ts');
+    const { execFileSync } = await import('node:child_process');
+    let space = 0;
+    const r = pruneVolumes(this.ctx, o.all || !!o.filters.all, (v) => {
+      if (o.filters.label && !matchLabels(v.labels, o.filters.label)) return true;
+      try {
+        space += Number(execFileSync('du', ['-sb', this.ctx.volumes.dataDir(v.name)], { encoding: 'utf8' }).split('\t')[0]) || 0;
+      } catch {
+        // size is only reported
+      }
+      return false;
+    });
+    return { deleted: r.deleted, spaceReclaimed: space };
   }
 
   async containerExited(ref: string): Promise<void> {

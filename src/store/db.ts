@@ -5,7 +5,7 @@ import { dbFile, type StorePaths } from './paths.ts';
 
 export type Database = BetterSqlite3.Database;
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 // Each statement is idempotent so concurrent first runs of `berth` cannot trip over each other.
 const SCHEMA = `
@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS containers (
   created TEXT NOT NULL,
   config TEXT NOT NULL,         -- ContainerConfig JSON
   state TEXT NOT NULL           -- ContainerState JSON
+);
+CREATE TABLE IF NOT EXISTS volumes (
+  name TEXT PRIMARY KEY,
+  driver TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  options TEXT NOT NULL,
+  anonymous INTEGER NOT NULL,
+  created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS execs (
   id TEXT PRIMARY KEY,

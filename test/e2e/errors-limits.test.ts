@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   berth,
   berthAsync,
+  containerNames,
   ensureBusybox,
   inspect,
   ok,
@@ -14,17 +15,9 @@ import {
   uniq,
 } from '../helpers.ts';
 
-const created: string[] = [];
-function name(prefix: string): string {
-  const n = uniq(prefix);
-  created.push(n);
-  return n;
-}
-
+const name = containerNames();
 before(() => ensureBusybox());
-after(() => {
-  for (const n of created) berth(['rm', '-f', n]);
-});
+after(() => name.removeAll());
 
 /** Reads a cgroup v1 file of a running container. */
 function cgroupFile(id: string, controller: string, file: string): string {

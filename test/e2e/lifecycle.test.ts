@@ -7,6 +7,7 @@ import {
   BERTH,
   berth,
   berthAsync,
+  containerNames,
   ENV,
   ensureBusybox,
   inspect,
@@ -14,7 +15,6 @@ import {
   rootfsMounted,
   runtimeStateExists,
   TEST_RUNROOT,
-  uniq,
   until,
 } from '../helpers.ts';
 
@@ -31,17 +31,9 @@ interface State {
   RestartCount: number;
 }
 
-const created: string[] = [];
-function name(prefix: string): string {
-  const n = uniq(prefix);
-  created.push(n);
-  return n;
-}
-
+const name = containerNames();
 before(() => ensureBusybox());
-after(() => {
-  for (const n of created) berth(['rm', '-f', n]);
-});
+after(() => name.removeAll());
 
 const state = (ref: string) => inspect<State>(ref).State;
 

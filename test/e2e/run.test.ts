@@ -167,6 +167,15 @@ describe('run: isolation and security defaults', () => {
     assert.match(out, /^box1\n127\.0\.0\.1\tlocalhost\n[1-9]\d*\n$/);
   });
 
+  test('--add-host adds /etc/hosts entries', () => {
+    assert.match(
+      sh('grep db /etc/hosts', ['--add-host', 'db:10.1.2.3', '--add-host', 'v6:fe80::1']),
+      /^10\.1\.2\.3\tdb$/m,
+    );
+    assert.match(sh('grep v6 /etc/hosts', ['--add-host', 'v6:fe80::1']), /^fe80::1\tv6$/m);
+    assert.equal(berth(['run', '--rm', '--add-host', 'nocolon', 'busybox', 'true']).code, 125);
+  });
+
   test('no host network: only loopback', () => {
     assert.equal(sh("ls /sys/class/net | tr '\\n' ' '"), 'lo ');
     assert.notEqual(sh("ls /sys/class/net | tr '\\n' ' '", ['--network', 'host']), 'lo ');

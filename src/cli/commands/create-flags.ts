@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CreateOptions } from '../../container/create.ts';
 import type { HostConfig, RestartPolicy } from '../../container/types.ts';
 import type { PullPolicy } from '../../engine/engine.ts';
+import { parseMountFlag, parseVolumeFlag } from '../../volume/mount-spec.ts';
 import { BerthError, InvalidArgumentError } from '../../util/errors.ts';
 import { parseBytes, parseUlimit } from '../../util/units.ts';
 import {
@@ -94,6 +95,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
     description: 'Username or UID (format: <name|uid>[:<group|gid>])',
   },
   { name: 'volume', short: 'v', kind: 'stringArray', description: 'Bind mount a volume' },
+  { name: 'volumes-from', kind: 'stringArray', description: 'Mount volumes from the specified container(s)' },
   { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
 ];
 
@@ -216,6 +218,8 @@ function networkMode(p: ParsedArgs, spec: CommandSpec): string {
 export interface ParsedCreate {
   create: CreateOptions;
   pull: PullPolicy;
+  platform?: string;
+  quiet: boolean;
   detach: boolean;
   attach: string[];
   cidfile?: string;
@@ -225,11 +229,9 @@ export interface ParsedCreate {
 export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreate {
   const [image, ...cmd] = p.args;
   if (!image) throw new InvalidArgumentError('an image name is required');
-  for (const unsupported of ['volume', 'mount', 'publish'] as const) {
+  for (const unsupported of ['publish'] as const) {
     if (flagStrings(p, spec, unsupported).length) {
-      throw new BerthError(
-        `--${unsupported} is not supported yet: volumes, bind mounts and published ports are coming`,
-      );
+      throw new BerthError(`--${unsupported} is not supported yet: published ports are coming`);
     }
   }
   const pull = (flagString(p, spec, 'pull') ?? 'missing') as PullPolicy;
@@ -254,6 +256,10 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
       );
   }
   const host: Partial<HostConfig> = {
+    mounts: [
+      ...flagStrings(p, spec, 'volume').map(parseVolumeFlag),
+      ...flagStrings(p, spec, 'mount').map(parseMountFlag),
+    ],
     autoRemove,
     readonlyRootfs: flagBool(p, spec, 'read-only'),
     tmpfs: parseTmpfs(flagStrings(p, spec, 'tmpfs')),
@@ -273,6 +279,14 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
     runtime: flagString(p, spec, 'runtime') ?? '',
     log: parseLogOpts(flagStrings(p, spec, 'log-opt'), flagString(p, spec, 'log-driver')),
     oomScoreAdj: flagInt(p, spec, 'oom-score-adj') ?? 0,
+    extraHosts: flagStrings(p, spec, 'add-host').map((h) => {
+      const i = h.indexOf(':');
+      if (i <= 0 || i === h.length - 1)
+        throw new InvalidArgumentError(
+          `invalid argument "${h}" for "--add-host" flag: bad format for add-host: "${h}"`,
+        );
+      return h;
+    }),
   };
   if (shm) host.shmSize = parseBytes(shm);
   for (const o of host.securityOpt ?? []) {
@@ -303,8 +317,11 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
       stopSignal: flagString(p, spec, 'stop-signal'),
       stopTimeout,
       host,
+      volumesFrom: flagStrings(p, spec, 'volumes-from'),
     },
     pull,
+    platform: flagString(p, spec, 'platform'),
+    quiet: flagBool(p, spec, 'quiet'),
     detach: spec.flags.some((f) => f.name === 'detach') && flagBool(p, spec, 'detach'),
     attach,
     cidfile: flagString(p, spec, 'cidfile'),

@@ -40,8 +40,37 @@ const createSpec: CommandSpec = {
   flags: CREATE_FLAGS,
 };
 
+/** As the docker CLI: a missing image (or `--pull always`) is pulled first, with progress on stderr. */
+async function pullIfNeeded(
+  ctx: CliContext,
+  engine: Engine,
+  pc: ParsedCreate,
+  quiet: boolean,
+): Promise<void> {
+  if (pc.pull === 'never') return;
+  if (pc.pull === 'missing') {
+    const present = await engine.inspectImage(pc.create.image).then(
+      () => true,
+      () => false,
+    );
+    if (present) return;
+    ctx.err.write(`Unable to find image '${pc.create.image}' locally\n`);
+  }
+  const { progressRenderer } = await import('../progress.ts');
+  const r = progressRenderer(ctx.err, quiet);
+  try {
+    await engine.pullImage(pc.create.image, { allTags: false, platform: pc.platform }, r.sink);
+  } finally {
+    r.done();
+  }
+}
+
 async function create(ctx: CliContext, engine: Engine, pc: ParsedCreate): Promise<string> {
-  const { id, warnings } = await engine.createContainer(pc.create, pc.pull);
+  await pullIfNeeded(ctx, engine, pc, pc.quiet);
+  const { id, warnings } = await engine.createContainer(
+    pc.create,
+    pc.pull === 'always' ? 'missing' : pc.pull,
+  );
   for (const w of warnings) ctx.err.write(`WARNING: ${w}\n`);
   if (pc.cidfile) writeFileSync(pc.cidfile, id);
   return id;
