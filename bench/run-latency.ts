@@ -53,6 +53,7 @@ function bundle(): string {
 ensureBusybox();
 const results: Record<string, number | undefined> = {};
 results.berth = time(BERTH, ['run', '--rm', 'busybox', 'true'], ENV);
+results['berth --network none'] = time(BERTH, ['run', '--rm', '--network', 'none', 'busybox', 'true'], ENV);
 const b = bundle();
 results['runc run'] = time('runc', [
   '--root',
@@ -77,8 +78,7 @@ if (has('podman')) {
   }
   // crun refuses hybrid cgroup hosts (see ../shared/peers.md): give podman the runtime berth picks too.
   const runtime = results['crun run'] === undefined ? ['--runtime', 'runc'] : [];
-  // Berth gives containers a private network namespace with loopback only, like --network none;
-  // podman's default also sets up a bridge network, which Berth does not do yet.
+  // Both default to a bridge network set up by netavark; --network none is loopback only.
   results['podman --network none'] = time('podman', [
     'run',
     '--rm',

@@ -127,12 +127,21 @@ export function inspect<T = Record<string, unknown>>(ref: string): T {
  * while other test files run containers.
  */
 export function strayMounts(): string[] {
-  const rows = new Set(ok(['ps', '-a', '-q', '--no-trunc']).split('\n').filter(Boolean));
   const prefix = join(TEST_ROOT, 'containers');
-  return readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((mp) => mp.startsWith(`${prefix}/`) && mp.endsWith('/merged'))
+  const mounted = () =>
+    new Set(
+      readFileSync('/proc/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((mp) => mp.startsWith(`${prefix}/`) && mp.endsWith('/merged')),
+    );
+  // Mounts seen both before and after listing the rows: a container created or removed meanwhile
+  // (rows come before mounts, unmounts before row deletion) cannot look like a stray.
+  const first = mounted();
+  const rows = new Set(ok(['ps', '-a', '-q', '--no-trunc']).split('\n').filter(Boolean));
+  const second = mounted();
+  return [...first]
+    .filter((mp) => second.has(mp))
     .filter((mp) => !rows.has(mp.slice(prefix.length + 1, -'/merged'.length)));
 }
 

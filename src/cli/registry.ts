@@ -24,6 +24,7 @@ const transfer = () => import('./commands/transfer.ts');
 const archive = () => import('./commands/archive.ts');
 const fs = () => import('./commands/container-fs.ts');
 const volume = () => import('./commands/volume.ts');
+const network = () => import('./commands/network.ts');
 
 /**
  * Every command, by the words that name it. Modules load lazily so a command pays only for its own code.
@@ -113,6 +114,18 @@ export const COMMANDS: Record<string, Loader> = {
   'volume rm': from(volume, 'volumeRmCmd'),
   'volume remove': from(volume, 'volumeRmCmd'),
   'volume prune': from(volume, 'volumePruneCmd'),
+
+  'network create': from(network, 'networkCreateCmd'),
+  'network ls': from(network, 'networkLsCmd'),
+  'network list': from(network, 'networkLsCmd'),
+  'network inspect': from(network, 'networkInspectCmd'),
+  'network rm': from(network, 'networkRmCmd'),
+  'network remove': from(network, 'networkRmCmd'),
+  'network connect': from(network, 'networkConnectCmd'),
+  'network disconnect': from(network, 'networkDisconnectCmd'),
+  'network prune': from(network, 'networkPruneCmd'),
+  port: from(network, 'portCmd'),
+  'container port': from(network, 'portCmd'),
 
   exec: from(exec, 'execCmd'),
   'container exec': from(exec, 'execCmd'),

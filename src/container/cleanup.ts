@@ -1,6 +1,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
+import { detachContainerNetworks, hasNetworkState } from '../network/attach.ts';
 import { tryWithLock, withLock } from '../store/lock.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
 import { readExitFile } from './exit-file.ts';
@@ -64,6 +65,10 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
   } catch {
     // no exit file: now is as good as it gets
   }
+  // The process is gone: its network can go while the runtime forgets it.
+  const detaching = detachContainerNetworks(ctx, id, {
+    forget: c.config.host.autoRemove && c.state.status !== 'removing',
+  }).catch(() => undefined);
   try {
     const rt = selectRuntime(c.state.runtime || undefined);
     if (existsSync(join(f.runtimeState, id)))
@@ -72,6 +77,7 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
     // the runtime may have removed its state already
   }
   unmountRootfs(ctx, id);
+  await detaching;
   // The exit file's mtime has a coarser clock than ours: never finish before the start.
   if (finishedAt < c.state.startedAt) finishedAt = c.state.startedAt;
   const ranMs = Date.parse(finishedAt) - Date.parse(c.state.startedAt);
@@ -138,6 +144,13 @@ export async function reconcile(ctx: StoreContext): Promise<void> {
         await tryWithLock(ctx.paths, c.id, () => cleanupContainer(ctx, c.id, { force, locked: true }));
       }
       continue;
+    }
+    if (c.state.status !== 'restarting' && hasNetworkState(c.id)) {
+      await tryWithLock(ctx.paths, c.id, async () => {
+        const now = ctx.containers.get(c.id);
+        if (now && now.state.status !== 'running' && now.state.status !== 'paused')
+          await detachContainerNetworks(ctx, c.id).catch(() => undefined);
+      });
     }
     if (c.state.status === 'restarting' || !isMounted(rootfsDirs(ctx, c.id).merged)) continue;
     await tryWithLock(ctx.paths, c.id, () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { StoreContext } from '../engine/context.ts';
 import type { ImageRecord } from '../image/types.ts';
+import { initContainerNetworks, validateNetworking } from '../network/attach.ts';
 import { containerDir } from '../store/paths.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
 import { removeAnonymousVolumes, resolveMounts } from '../volume/container-mounts.ts';
@@ -29,6 +30,8 @@ export interface CreateOptions {
   stdinOnce: boolean;
   stopSignal?: string;
   stopTimeout?: number;
+  /** --expose, as `port/proto`; published ports are exposed too. */
+  exposedPorts?: string[];
   host: Partial<HostConfig>;
 }
 
@@ -53,7 +56,7 @@ export function defaultHostConfig(): HostConfig {
     ulimits: [],
     shmSize: 64 * 1024 * 1024,
     init: false,
-    networkMode: 'private',
+    networkMode: 'bridge',
     runtime: '',
     log: { type: 'k8s-file', maxSize: DEFAULT_LOG_MAX_SIZE, maxFile: 1 },
     oomScoreAdj: 0,
@@ -101,6 +104,7 @@ export function validateHostConfig(h: HostConfig): void {
 export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOptions): ContainerRecord {
   const host: HostConfig = { ...defaultHostConfig(), ...o.host };
   validateHostConfig(host);
+  validateNetworking(ctx, host);
   const runtime = selectRuntime(host.runtime || undefined);
   const ic = img.config.config ?? {};
   const entrypoint =
@@ -133,7 +137,13 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
     stdinOnce: o.stdinOnce,
     stopSignal: o.stopSignal || ic.StopSignal || 'SIGTERM',
     stopTimeout: o.stopTimeout ?? 10,
-    exposedPorts: Object.keys(ic.ExposedPorts ?? {}),
+    exposedPorts: [
+      ...new Set([
+        ...Object.keys(ic.ExposedPorts ?? {}),
+        ...(o.exposedPorts ?? []),
+        ...Object.keys(host.portBindings ?? {}),
+      ]),
+    ],
     host: { ...host, runtime: runtime.name },
   };
   const record: ContainerRecord = {
@@ -149,6 +159,14 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
     ctx.containers.insert(record);
   } catch (err) {
     // A refused container (e.g. a name conflict) must not leave its anonymous volumes behind.
+    removeAnonymousVolumes(ctx, record);
+    throw err;
+  }
+  try {
+    initContainerNetworks(ctx, record);
+  } catch (err) {
+    // e.g. an --ip already taken: docker refuses the create
+    ctx.containers.delete(id);
     removeAnonymousVolumes(ctx, record);
     throw err;
   }

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { StoreContext } from '../engine/context.ts';
 import type { ContainerSummary } from '../engine/types.ts';
+import { hostConfigNetworking, networkSettings, summaryNetworks, summaryPorts } from '../network/inspect.ts';
 import { humanDuration } from '../util/units.ts';
 import { modeString } from '../volume/mount-spec.ts';
 import { containerFiles } from './paths.ts';
@@ -82,13 +83,18 @@ export function summarize(ctx: StoreContext, c: ContainerRecord, withSize: boole
     ImageID: c.imageId,
     Command: commandLine(c),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: summaryPorts(ctx, c),
     Labels: c.config.labels,
     State: c.state.status,
     Status: statusText(c),
-    HostConfig: { NetworkMode: c.config.host.networkMode === 'private' ? 'none' : c.config.host.networkMode },
-    NetworkSettings: { Networks: {} },
-    Mounts: mountsJson(ctx, c).map((m) => ({ Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination })),
+    HostConfig: { NetworkMode: hostConfigNetworking(c.config.host).NetworkMode as string },
+    NetworkSettings: { Networks: summaryNetworks(ctx, c) },
+    Mounts: mountsJson(ctx, c).map((m) => ({
+      Type: m.Type,
+      Name: m.Name,
+      Source: m.Source,
+      Destination: m.Destination,
+    })),
   };
   if (withSize) {
     out.SizeRw = sizeRw(ctx, c.id);
@@ -110,7 +116,6 @@ export function inspectContainer(
   const img = ctx.images.get(c.imageId);
   const args = [...(cfg.entrypoint ?? []), ...(cfg.cmd ?? [])];
   const s = c.state;
-  const netMode = h.networkMode === 'private' ? 'none' : h.networkMode;
   const out: Record<string, unknown> = {
     Id: c.id,
     Created: c.created,
@@ -149,8 +154,7 @@ export function inspectContainer(
         Type: 'k8s-file',
         Config: { 'max-size': String(h.log.maxSize), 'max-file': String(h.log.maxFile) },
       },
-      NetworkMode: netMode,
-      PortBindings: {},
+      ...hostConfigNetworking(h),
       RestartPolicy: { Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount },
       AutoRemove: h.autoRemove,
       CapAdd: h.capAdd.length ? h.capAdd : null,
@@ -212,9 +216,7 @@ export function inspectContainer(
     NetworkSettings: {
       Bridge: '',
       SandboxID: '',
-      Ports: {},
-      SandboxKey: s.pid ? `/proc/${s.pid}/ns/net` : '',
-      Networks: {},
+      ...networkSettings(ctx, c),
     },
   };
   if (withSize) {

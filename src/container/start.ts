@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StoreContext } from '../engine/context.ts';
+import { attachContainerNetworks, detachContainerNetworks } from '../network/attach.ts';
+import { applyNetworkEtc, resolveExtraHosts } from '../network/etc.ts';
 import { withLock } from '../store/lock.ts';
 import { BerthError } from '../util/errors.ts';
 import { prepareMounts } from '../volume/container-mounts.ts';
@@ -20,6 +22,8 @@ export interface StartHooks {
   consoleSize?: { rows: number; cols: number };
   /** Runs after the runtime has created the container and before its process starts, so an attach misses nothing. */
   beforeStart?: (attachSocket: string) => Promise<void>;
+  /** A restart policy's start: skipped when `stop` got in first (checked under the container's lock). */
+  onlyIfRestarting?: boolean;
 }
 
 /** The argv conmon runs when the container exits: `berth container cleanup` in a process of its own. */
@@ -57,6 +61,7 @@ export async function startContainer(
 async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Promise<ContainerRecord> {
   let c = ctx.containers.mustFind(id);
   if (c.state.status === 'running' || c.state.status === 'paused') return c;
+  if (hooks.onlyIfRestarting && (c.state.status !== 'restarting' || c.state.manuallyStopped)) return c;
   if (c.state.cleanedGeneration < c.state.generation) await cleanupContainer(ctx, c.id, { locked: true });
   c = ctx.containers.mustFind(id);
   const f = containerFiles(ctx.paths, c.id);
@@ -70,9 +75,22 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
     rmSync(f.oomFile, { force: true });
     rmSync(join(f.persist, 'exit'), { force: true });
     removeExitFile(f.exitDir, c.id);
-    const rootfs = await mountRootfs(ctx, c);
+    // netavark and the overlay mount are independent: let them overlap.
+    const netting = attachContainerNetworks(ctx, c);
+    netting.catch(() => undefined);
+    const rootfs = await mountRootfs(ctx, c).catch(async (err: unknown) => {
+      await netting.catch(() => undefined); // settled, so the cleanup below undoes all of it
+      throw err;
+    });
     const hostNet = cfg.host.networkMode === 'host';
-    const etc = writeEtcFiles(f.bundle, cfg.hostname, hostNet, cfg.host.extraHosts ?? []);
+    const net = await netting;
+    const etc = writeEtcFiles(
+      f.bundle,
+      cfg.hostname,
+      hostNet,
+      resolveExtraHosts(cfg.host.extraHosts ?? [], net.hostGateway),
+    );
+    applyNetworkEtc(etc, (other) => containerFiles(ctx.paths, other).bundle, cfg.hostname, cfg.host, net);
     const user = resolveUser(rootfs, cfg.user);
     const volumes = prepareMounts(ctx, c, rootfs);
     const env = [...cfg.env];
@@ -95,7 +113,10 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       domainname: cfg.domainname || undefined,
       etcFiles: etc,
       tmpfs: [
-        ...Object.entries(cfg.host.tmpfs).map(([target, opts]) => ({ target, options: opts ? opts.split(',') : [] })),
+        ...Object.entries(cfg.host.tmpfs).map(([target, opts]) => ({
+          target,
+          options: opts ? opts.split(',') : [],
+        })),
         ...volumes.tmpfs,
       ],
       binds: volumes.binds,
@@ -116,7 +137,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       ulimits: cfg.host.ulimits,
       cgroupsPath: `/berth/${c.id}`,
       cgroupV2: cgroupLayout() === 'v2',
-      network: hostNet ? { mode: 'host' } : { mode: 'private' },
+      network: net.spec,
       ipc: 'private',
       pid: 'private',
       uts: hostNet ? 'host' : 'private',
@@ -169,6 +190,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
     }));
   } catch (err) {
     await runtimeExec(runtime, f.runtimeState, ['delete', '--force', c.id]).catch(() => undefined);
+    await detachContainerNetworks(ctx, c.id).catch(() => undefined);
     unmountRootfs(ctx, c.id);
     const msg = err instanceof Error ? err.message : String(err);
     const code = err instanceof BerthError ? err.exitCode : 125;

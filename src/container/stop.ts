@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
+import { detachContainerNetworks } from '../network/attach.ts';
 import { withLock } from '../store/lock.ts';
 import { ConflictError } from '../util/errors.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
@@ -51,8 +52,18 @@ export async function stopContainer(
   if (!isActive(c)) return c;
   c = ctx.containers.update(c.id, (s) => ({ ...s, manuallyStopped: true }));
   if (c.state.status === 'restarting') {
-    // Between runs: the restart loop sees manuallyStopped and gives up.
-    return ctx.containers.update(c.id, (s) => ({ ...s, status: 'exited' }));
+    // Between runs: the restart loop sees manuallyStopped and gives up. Under the lock, so a start
+    // already under way finishes first and is then stopped like any running container.
+    const between = await withLock(ctx.paths, c.id, () => {
+      const now = ctx.containers.mustFind(c.id);
+      return now.state.status === 'restarting'
+        ? ctx.containers.update(c.id, (s) => ({ ...s, status: 'exited' }))
+        : undefined;
+    });
+    if (between) return between;
+    // that start ended with manuallyStopped cleared: set it again before stopping this run
+    c = ctx.containers.update(c.id, (s) => ({ ...s, manuallyStopped: true }));
+    if (!isActive(c)) return c;
   }
   const f = containerFiles(ctx.paths, c.id);
   const rt = selectRuntime(c.state.runtime || undefined);
@@ -108,6 +119,7 @@ export async function removeContainer(
       const rt = selectRuntime(c.state.runtime || undefined);
       await runtimeExec(rt, f.runtimeState, ['delete', '--force', c.id]).catch(() => undefined);
     }
+    await detachContainerNetworks(ctx, c.id, { forget: true }).catch(() => undefined);
     removeContainerFiles(ctx, c.id);
     rmSync(f.run, { recursive: true, force: true });
     rmSync(join(f.exitDir, c.id), { force: true });

@@ -12,6 +12,19 @@ export interface Ulimit {
   hard: number;
 }
 
+/** One `-p` binding (docker's PortBinding); hostPort '' = a random free port, 'a-b' = the first free one. */
+export interface PortBinding {
+  hostIp: string;
+  hostPort: string;
+}
+
+/** What the container asks of one network (docker's EndpointSettings as given at create/connect). */
+export interface EndpointRequest {
+  aliases: string[];
+  /** --ip; '' = Berth picks one. */
+  ipv4Address: string;
+}
+
 export interface LogConfig {
   type: 'k8s-file';
   maxSize: number; // bytes; 0 = unbounded
@@ -61,6 +74,19 @@ export interface HostConfig {
   oomScoreAdj: number;
   /** --add-host entries, `name:ip`. */
   extraHosts: string[];
+  /**
+   * networkMode is docker's: 'bridge' (Berth's default network), a network name, 'host', 'none' or
+   * 'container:<id>'; records from before networks say 'private' for 'none'. The networks joined at
+   * create are in `networks` (keyed by network name); the network module keeps the live list.
+   */
+  networks?: Record<string, EndpointRequest>;
+  /** -p, keyed `port/proto` as docker's PortBindings. */
+  portBindings?: Record<string, PortBinding[]>;
+  /** -P: every exposed port to a random host port. */
+  publishAll?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   /** Volumes, binds and tmpfs mounts, settled at create (anonymous volumes named). */
   mounts: MountSpec[];
 }

@@ -5,6 +5,7 @@ import type { ExecHandle, ExecOptions } from '../container/exec.ts';
 import type { LogEntry, LogOptions } from '../container/logs.ts';
 import type { TopResult } from '../container/top.ts';
 import type { ImportOptions } from '../image/import.ts';
+import type { NetworkCreateOptions, NetworkInspect } from '../network/types.ts';
 import type { VolumeInfo } from '../volume/volume-ops.ts';
 import type { ProgressSink } from './progress.ts';
 import type {
@@ -128,11 +129,24 @@ export interface Engine {
   /** Extracts the tar `input` into directory `path` inside the container. */
   copyToContainer(ref: string, path: string, input: Readable, o: { copyUidGid: boolean }): Promise<void>;
 
-  volumeCreate(name: string | undefined, o: { labels: Record<string, string>; options: Record<string, string> }): Promise<VolumeInfo>;
+  volumeCreate(
+    name: string | undefined,
+    o: { labels: Record<string, string>; options: Record<string, string> },
+  ): Promise<VolumeInfo>;
   volumeList(filters: Filters): Promise<VolumeInfo[]>;
   volumeInspect(name: string): Promise<VolumeInfo>;
   volumeRemove(name: string, force: boolean): Promise<void>;
   volumePrune(o: { all: boolean; filters: Filters }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+
+  /** Returns the new network's ID. */
+  networkCreate(o: NetworkCreateOptions): Promise<string>;
+  networkList(filters: Filters): Promise<NetworkInspect[]>;
+  networkInspect(ref: string): Promise<NetworkInspect>;
+  networkRemove(ref: string): Promise<void>;
+  /** Returns the names of the removed networks. */
+  networkPrune(filters: Filters): Promise<string[]>;
+  networkConnect(network: string, container: string, o: { aliases: string[]; ip?: string }): Promise<void>;
+  networkDisconnect(network: string, container: string, force: boolean): Promise<void>;
 
   /** Called by conmon when a container exits: records the exit, applies --rm and restart policies. */
   containerExited(ref: string): Promise<void>;

@@ -20,10 +20,12 @@ import { type ContainerRecord, ZERO_TIME } from '../container/types.ts';
 import { imageHistory, imageInspect, imageSummary, pruneImages, removeImage } from '../image/image-ops.ts';
 import type { ImportOptions } from '../image/import.ts';
 import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
+import type { NetworkCreateOptions, NetworkInspect } from '../network/types.ts';
 import { withLock } from '../store/lock.ts';
 import type { StorePaths } from '../store/paths.ts';
 import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { parseTimestamp } from '../util/units.ts';
+import type { VolumeInfo } from '../volume/volume-ops.ts';
 import { openContext, type StoreContext } from './context.ts';
 import type {
   AttachHandle,
@@ -37,7 +39,6 @@ import type {
   PushOptions,
 } from './engine.ts';
 import { globMatch, matchLabels } from './filters.ts';
-import type { VolumeInfo } from '../volume/volume-ops.ts';
 import type { ProgressSink } from './progress.ts';
 import type {
   ContainerSummary,
@@ -500,7 +501,10 @@ export class LocalEngine implements Engine {
 
   // ---- volumes ----
 
-  async volumeCreate(name: string | undefined, o: { labels: Record<string, string>; options: Record<string, string> }): Promise<VolumeInfo> {
+  async volumeCreate(
+    name: string | undefined,
+    o: { labels: Record<string, string>; options: Record<string, string> },
+  ): Promise<VolumeInfo> {
     const { volumeInfo } = await import('../volume/volume-ops.ts');
     const n = name || randomBytes(32).toString('hex');
     return volumeInfo(this.ctx, this.ctx.volumes.create(n, { ...o, anonymous: !name }));
@@ -531,20 +535,74 @@ export class LocalEngine implements Engine {
     removeVolume(this.ctx, name, force);
   }
 
-  async volumePrune(o: { all: boolean; filters: Filters }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+  async volumePrune(o: {
+    all: boolean;
+    filters: Filters;
+  }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
     const { pruneVolumes } = await import('../volume/volume-ops.ts');
     const { execFileSync } = await import('node:child_process');
     let space = 0;
     const r = pruneVolumes(this.ctx, o.all || !!o.filters.all, (v) => {
       if (o.filters.label && !matchLabels(v.labels, o.filters.label)) return true;
       try {
-        space += Number(execFileSync('du', ['-sb', this.ctx.volumes.dataDir(v.name)], { encoding: 'utf8' }).split('\t')[0]) || 0;
+        space +=
+          Number(
+            execFileSync('du', ['-sb', this.ctx.volumes.dataDir(v.name)], { encoding: 'utf8' }).split(
+              '\t',
+            )[0],
+          ) || 0;
       } catch {
         // size is only reported
       }
       return false;
     });
     return { deleted: r.deleted, spaceReclaimed: space };
+  }
+
+  // ---- networks ----
+
+  async networkCreate(o: NetworkCreateOptions): Promise<string> {
+    const { createNetworkOp } = await import('../network/manage.ts');
+    return createNetworkOp(this.ctx, o);
+  }
+
+  async networkList(filters: Filters): Promise<NetworkInspect[]> {
+    const { listNetworks } = await import('../network/manage.ts');
+    return listNetworks(this.ctx, filters);
+  }
+
+  async networkInspect(ref: string): Promise<NetworkInspect> {
+    const { networkInspect } = await import('../network/manage.ts');
+    const { findNetwork } = await import('../network/networks.ts');
+    return networkInspect(this.ctx, findNetwork(this.ctx, ref));
+  }
+
+  async networkRemove(ref: string): Promise<void> {
+    const { removeNetwork } = await import('../network/manage.ts');
+    removeNetwork(this.ctx, ref);
+  }
+
+  async networkPrune(filters: Filters): Promise<string[]> {
+    const { pruneNetworks } = await import('../network/manage.ts');
+    return pruneNetworks(this.ctx, filters);
+  }
+
+  async networkConnect(
+    network: string,
+    container: string,
+    o: { aliases: string[]; ip?: string },
+  ): Promise<void> {
+    const { connectOp } = await import('../network/manage.ts');
+    await connectOp(this.ctx, network, container, o);
+  }
+
+  async networkDisconnect(network: string, container: string, force: boolean): Promise<void> {
+    const { disconnectOp } = await import('../network/manage.ts');
+    try {
+      await disconnectOp(this.ctx, network, container);
+    } catch (err) {
+      if (!force) throw err;
+    }
   }
 
   async containerExited(ref: string): Promise<void> {
@@ -566,7 +624,7 @@ export class LocalEngine implements Engine {
       )
         return;
       try {
-        await startContainer(this.ctx, c.id);
+        await startContainer(this.ctx, c.id, { onlyIfRestarting: true });
         return;
       } catch {
         // A failed start is recorded on the container; its policy may ask for another try.

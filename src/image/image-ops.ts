@@ -9,7 +9,8 @@ function repoTags(img: ImageRecord): string[] {
 }
 
 function repoDigests(img: ImageRecord): string[] {
-  const repos = new Set(img.tags.map((t) => familiarName(t).replace(/[:@][^:@/]*$/, '')));
+  // A name is repo:tag or repo@digest; the repository is what precedes the tag or digest.
+  const repos = new Set(img.tags.map((t) => familiarName(t).replace(/@.*$/, '').replace(/:[^:/]*$/, '')));
   return [...repos].map((r) => `${r}@${img.manifestDigest}`);
 }
 

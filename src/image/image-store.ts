@@ -100,7 +100,7 @@ export class ImageStore {
         .prepare(
           `INSERT INTO images (id, manifest_digest, created, size, config, layers, parent, added)
            VALUES (@id, @manifestDigest, @created, @size, @config, @layers, @parent, @added)
-           ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest`,
+           ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest, layers = excluded.layers`,
         )
         .run({
           ...img,

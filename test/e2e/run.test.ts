@@ -176,8 +176,8 @@ describe('run: isolation and security defaults', () => {
     assert.equal(berth(['run', '--rm', '--add-host', 'nocolon', 'busybox', 'true']).code, 125);
   });
 
-  test('no host network: only loopback', () => {
-    assert.equal(sh("ls /sys/class/net | tr '\\n' ' '"), 'lo ');
+  test('--network none: only loopback', () => {
+    assert.equal(sh("ls /sys/class/net | tr '\\n' ' '", ['--network', 'none']), 'lo ');
     assert.notEqual(sh("ls /sys/class/net | tr '\\n' ' '", ['--network', 'host']), 'lo ');
   });
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { CreateOptions } from '../../container/create.ts';
-import type { HostConfig, RestartPolicy } from '../../container/types.ts';
+import type { HostConfig, PortBinding, RestartPolicy } from '../../container/types.ts';
 import type { PullPolicy } from '../../engine/engine.ts';
-import { parseMountFlag, parseVolumeFlag } from '../../volume/mount-spec.ts';
+import { parsePublish } from '../../network/ports.ts';
 import { BerthError, InvalidArgumentError } from '../../util/errors.ts';
 import { parseBytes, parseUlimit } from '../../util/units.ts';
+import { parseMountFlag, parseVolumeFlag } from '../../volume/mount-spec.ts';
 import {
   type CommandSpec,
   type FlagSpec,
@@ -48,8 +49,19 @@ export const CREATE_FLAGS: FlagSpec[] = [
   },
   { name: 'mount', kind: 'stringArray', description: 'Attach a filesystem mount to the container' },
   { name: 'name', kind: 'string', description: 'Assign a name to the container' },
-  { name: 'network', kind: 'string', default: 'default', description: 'Connect a container to a network' },
-  { name: 'net', kind: 'string', hidden: true, description: 'Connect a container to a network' },
+  {
+    name: 'network',
+    kind: 'stringArray',
+    description: 'Connect a container to a network',
+    valueName: 'network',
+  },
+  { name: 'net', kind: 'stringArray', hidden: true, description: 'Connect a container to a network' },
+  { name: 'network-alias', kind: 'stringArray', description: 'Add network-scoped alias for the container' },
+  { name: 'ip', kind: 'string', description: 'IPv4 address (e.g., 172.30.100.104)' },
+  { name: 'dns', kind: 'stringArray', description: 'Set custom DNS servers' },
+  { name: 'dns-option', kind: 'stringArray', description: 'Set DNS options' },
+  { name: 'dns-search', kind: 'stringArray', description: 'Set custom DNS search domains' },
+  { name: 'expose', kind: 'stringArray', description: 'Expose a port or a range of ports' },
   { name: 'oom-score-adj', kind: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
   { name: 'platform', kind: 'string', description: 'Set platform if server is multi-platform capable' },
   { name: 'privileged', kind: 'bool', description: 'Give extended privileges to this container' },
@@ -208,11 +220,42 @@ function labelsFrom(p: ParsedArgs, spec: CommandSpec): Record<string, string> {
   return out;
 }
 
-function networkMode(p: ParsedArgs, spec: CommandSpec): string {
-  const n = flagString(p, spec, 'net') ?? flagString(p, spec, 'network') ?? 'default';
-  if (n === 'host') return 'host';
-  if (n === 'none' || n === 'default' || n === 'bridge' || n === 'private') return 'private';
-  throw new BerthError(`network "${n}": only host, none and the default network are supported so far`);
+/** --network (repeatable), --ip, --network-alias, -p, -P and the DNS flags, as docker reads them. */
+function networking(p: ParsedArgs, spec: CommandSpec): Partial<HostConfig> {
+  const given = [...flagStrings(p, spec, 'net'), ...flagStrings(p, spec, 'network')].map((n) =>
+    n === 'default' ? 'bridge' : n,
+  );
+  const names = given.length ? [...new Set(given)] : ['bridge'];
+  const first = names[0]!;
+  const special = first === 'host' || first === 'none' || first.startsWith('container:');
+  if (special && names.length > 1)
+    throw new InvalidArgumentError(
+      `conflicting options: cannot attach both user-defined and non-user-defined network-modes`,
+    );
+  const ip = flagString(p, spec, 'ip');
+  const aliases = flagStrings(p, spec, 'network-alias');
+  if ((ip || aliases.length) && (special || first === 'bridge'))
+    throw new InvalidArgumentError(
+      ip
+        ? 'user specified IP address is supported on user defined networks only'
+        : 'network-scoped alias is supported only for containers in user defined networks',
+    );
+  const portBindings: Record<string, PortBinding[]> = {};
+  for (const value of flagStrings(p, spec, 'publish'))
+    for (const [key, b] of parsePublish(value)) portBindings[key] = [...(portBindings[key] ?? []), b];
+  const out: Partial<HostConfig> = {
+    networkMode: first,
+    portBindings,
+    publishAll: flagBool(p, spec, 'publish-all'),
+    dns: flagStrings(p, spec, 'dns'),
+    dnsSearch: flagStrings(p, spec, 'dns-search'),
+    dnsOptions: flagStrings(p, spec, 'dns-option'),
+  };
+  if (!special)
+    out.networks = Object.fromEntries(
+      names.map((n, i) => [n, { aliases: i === 0 ? aliases : [], ipv4Address: i === 0 ? (ip ?? '') : '' }]),
+    );
+  return out;
 }
 
 export interface ParsedCreate {
@@ -229,11 +272,6 @@ export interface ParsedCreate {
 export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreate {
   const [image, ...cmd] = p.args;
   if (!image) throw new InvalidArgumentError('an image name is required');
-  for (const unsupported of ['publish'] as const) {
-    if (flagStrings(p, spec, unsupported).length) {
-      throw new BerthError(`--${unsupported} is not supported yet: published ports are coming`);
-    }
-  }
   const pull = (flagString(p, spec, 'pull') ?? 'missing') as PullPolicy;
   if (!['missing', 'never', 'always'].includes(pull)) {
     throw new InvalidArgumentError(
@@ -275,7 +313,7 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
     securityOpt: flagStrings(p, spec, 'security-opt'),
     ulimits: flagStrings(p, spec, 'ulimit').map(parseUlimit),
     init: flagBool(p, spec, 'init'),
-    networkMode: networkMode(p, spec),
+    ...networking(p, spec),
     runtime: flagString(p, spec, 'runtime') ?? '',
     log: parseLogOpts(flagStrings(p, spec, 'log-opt'), flagString(p, spec, 'log-driver')),
     oomScoreAdj: flagInt(p, spec, 'oom-score-adj') ?? 0,
@@ -316,6 +354,10 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
       stdinOnce: interactive,
       stopSignal: flagString(p, spec, 'stop-signal'),
       stopTimeout,
+      exposedPorts: flagStrings(p, spec, 'expose').flatMap((e) => {
+        const [ports = '', proto = 'tcp'] = e.split('/');
+        return parsePublish(`${ports}/${proto}`).map(([key]) => key);
+      }),
       host,
       volumesFrom: flagStrings(p, spec, 'volumes-from'),
     },

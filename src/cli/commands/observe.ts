@@ -1,6 +1,7 @@
 import { dockerTimestamp } from '../../container/logs.ts';
 import { parseFilters } from '../../engine/filters.ts';
 import type { ContainerSummary, StatsEntry } from '../../engine/types.ts';
+import { portsText } from '../../network/ports.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../util/errors.ts';
 import { bytesSize, humanDuration, humanSize, parseTimestamp } from '../../util/units.ts';
 import { print } from '../context.ts';
@@ -63,7 +64,7 @@ function psRow(c: ContainerSummary, noTrunc: boolean) {
       .replace('T', ' ')
       .replace(/\.\d+Z$/, ' +0000 UTC'),
     RunningFor: `${humanDuration(Date.now() - c.Created * 1000)} ago`,
-    Ports: '',
+    Ports: portsText(c.Ports),
     State: c.State,
     Status: c.Status,
     // As docker: `0B` when sizes were not asked for, and the virtual size only when it is known.
@@ -75,7 +76,7 @@ function psRow(c: ContainerSummary, noTrunc: boolean) {
       .map(([k, v]) => `${k}=${v}`)
       .join(','),
     Mounts: '',
-    Networks: c.HostConfig.NetworkMode,
+    Networks: Object.keys(c.NetworkSettings.Networks).join(',') || c.HostConfig.NetworkMode,
     LocalVolumes: '0',
     Label: (name: string) => labels[name] ?? '',
   };
