@@ -10,7 +10,13 @@ function repoTags(img: ImageRecord): string[] {
 
 function repoDigests(img: ImageRecord): string[] {
   // A name is repo:tag or repo@digest; the repository is what precedes the tag or digest.
-  const repos = new Set(img.tags.map((t) => familiarName(t).replace(/@.*$/, '').replace(/:[^:/]*$/, '')));
+  const repos = new Set(
+    img.tags.map((t) =>
+      familiarName(t)
+        .replace(/@.*$/, '')
+        .replace(/:[^:/]*$/, ''),
+    ),
+  );
   return [...repos].map((r) => `${r}@${img.manifestDigest}`);
 }
 

@@ -133,6 +133,9 @@ function endpointOptions(
       [n.name]: {
         interface_name: a.ifname,
         static_ips: [a.ip],
+        // docker's MAC from the IP (02:42:…): a restarted container keeps its MAC, so neighbours' ARP
+        // caches stay right (a fresh random MAC leaves the host sending to the old one for seconds)
+        static_mac: macFromIp(a.ip),
         // aardvark-dns answers the container's name itself; docker also answers its short ID
         aliases: n.dnsEnabled ? [...a.aliases, c.id.slice(0, 12)] : [],
       },
@@ -141,6 +144,10 @@ function endpointOptions(
     port_mappings: portMappings(ports),
     ...(c.config.host.dns?.length ? { dns_servers: c.config.host.dns } : {}),
   };
+}
+
+export function macFromIp(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
 /** -p and -P resolved to host ports: at the first start, then kept so a restart keeps its ports. */

@@ -14,7 +14,10 @@ import type { NetworkRecord, PortMapping } from './types.ts';
 export interface NetavarkOptions {
   container_id: string;
   container_name: string;
-  networks: Record<string, { interface_name: string; static_ips: string[]; aliases: string[] }>;
+  networks: Record<
+    string,
+    { interface_name: string; static_ips: string[]; static_mac?: string; aliases: string[] }
+  >;
   network_info: Record<string, NetavarkNetwork>;
   port_mappings: {
     host_ip: string;

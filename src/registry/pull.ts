@@ -15,6 +15,7 @@ import {
   type ImageRef,
   parseReference,
 } from '../image/reference.ts';
+import { markTopDir } from '../image/topdir.ts';
 import {
   type Descriptor,
   goArch,
@@ -337,6 +338,10 @@ async function pullOne(
     }
   });
 
+  if (jobs.some((j) => !ctx.layers.has(j.chainId))) {
+    mkdirSync(layersDir(ctx.paths), { recursive: true });
+    markTopDir(layersDir(ctx.paths));
+  }
   const results = new Map<number, LayerResult>();
   const newBlobs = new Set<string>();
   const abort = new AbortController();

@@ -169,8 +169,12 @@ describe('networks', () => {
     const m = /^80\/tcp -> 0\.0\.0\.0:(\d+)\n$/.exec(line);
     assert.ok(m, line);
     assert.ok(await until(() => curl(`http://127.0.0.1:${m[1]}/`) === 'exposed\n', 5000));
+    const mac = () => inspect<{ NetworkSettings: { MacAddress: string } }>(c).NetworkSettings.MacAddress;
+    const before = mac();
     ok(['restart', '-t', '0', c]);
     assert.equal(ok(['port', c]), line);
+    // same IP and MAC after a restart: the host's ARP cache stays right
+    assert.equal(mac(), before);
     assert.ok(await until(() => curl(`http://127.0.0.1:${m[1]}/`) === 'exposed\n', 5000));
   });
 
