@@ -606,9 +606,15 @@ function tarSide(
 async function teeLayer(ctx: StoreContext, source: Readable, o: TeeOptions): Promise<number> {
   const { desc } = o;
   const hash = createHash('sha256');
+  let digest: string | undefined;
+  // Read by the blob store (when the stream ends) and by the checks below; a hash digests once.
+  const digestOf = () => {
+    digest ??= `sha256:${hash.digest('hex')}`;
+    return digest;
+  };
   let n = 0;
   const toBlob = o.store ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
-  const stored = toBlob ? ctx.blobs.putStream(toBlob, desc.digest) : undefined;
+  const stored = toBlob ? ctx.blobs.putHashedStream(toBlob, desc.digest, digestOf) : undefined;
   stored?.catch(() => undefined);
   let side: ReturnType<typeof tarSide> | undefined;
   let head = Buffer.alloc(0);
@@ -667,17 +673,16 @@ async function teeLayer(ctx: StoreContext, source: Readable, o: TeeOptions): Pro
     if (blobResult.status === 'fulfilled' && o.store && !blobInUse(ctx, desc.digest))
       ctx.blobs.delete(desc.digest);
   };
-  const digest = `sha256:${hash.digest('hex')}`;
   if (n !== desc.size) {
     discard();
     throw new BerthError(
       `layer ${desc.digest} is truncated: the registry sent ${n} of ${desc.size} bytes; refusing it`,
     );
   }
-  if (digest !== desc.digest) {
+  if (digestOf() !== desc.digest) {
     discard();
     throw new BerthError(
-      `layer ${desc.digest} failed verification: the registry sent content with digest ${digest}; refusing it`,
+      `layer ${desc.digest} failed verification: the registry sent content with digest ${digestOf()}; refusing it`,
     );
   }
   if (blobResult.status === 'rejected') throw blobResult.reason;

@@ -90,6 +90,26 @@ export class BlobStore {
     }
   }
 
+  /**
+   * As putStream, for a caller that already hashes the same bytes as they pass (the registry pull
+   * verifies every blob it downloads): `digestOf` is asked once `input` has ended, and the file is
+   * renamed into place only when that digest is `expected`. Saves hashing each blob twice.
+   */
+  async putHashedStream(input: Readable, expected: string, digestOf: () => string): Promise<void> {
+    assertDigest(expected);
+    const tmp = this.tempName();
+    try {
+      await pipeline(input, createWriteStream(tmp));
+      const digest = digestOf();
+      if (digest !== expected)
+        throw new BerthError(`blob digest mismatch: expected ${expected}, got ${digest}`);
+      renameSync(tmp, this.path(digest));
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+  }
+
   delete(digest: string): void {
     rmSync(this.path(digest), { force: true });
   }
