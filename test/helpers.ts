@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pack as tarPack } from 'tar-stream';
 
 /** End-to-end tests drive the built CLI, as a user would, against a store of their own. */
 export const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -155,4 +156,38 @@ export function rootfsMounted(id: string): boolean {
   return readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .some((l) => l.split(' ')[1] === merged);
+}
+
+export interface TarEntry {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link';
+  body?: string | Buffer;
+  linkname?: string;
+}
+
+/** A tar built entry by entry, so that it can hold what `tar` refuses to write (`../x`, escaping links). */
+export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
+  const p = tarPack();
+  const chunks: Buffer[] = [];
+  const drained = (async () => {
+    for await (const c of p) chunks.push(c as Buffer);
+  })();
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    const header = {
+      name: e.name,
+      type,
+      linkname: e.linkname,
+      mode: type === 'directory' ? 0o755 : 0o644,
+      mtime: new Date('2024-01-02T03:04:05Z'),
+    };
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (type === 'file') p.entry(header, Buffer.from(e.body ?? ''), done);
+      else p.entry(header, done);
+    });
+  }
+  p.finalize();
+  await drained;
+  return Buffer.concat(chunks);
 }

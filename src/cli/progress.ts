@@ -64,3 +64,17 @@ export function progressRenderer(
     done: () => undefined,
   };
 }
+
+/** Runs `fn` with a progress renderer on `out`, finishing the display however `fn` ends. */
+export async function withProgress<T>(
+  out: NodeJS.WriteStream,
+  quiet: boolean,
+  fn: (sink: ProgressSink) => Promise<T>,
+): Promise<T> {
+  const progress = progressRenderer(out, quiet);
+  try {
+    return await fn(progress.sink);
+  } finally {
+    progress.done();
+  }
+}

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { type Header, extract as tarExtract } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
 import type { PathStat } from '../engine/engine.ts';
+import { cleanEntryName } from '../image/tar-name.ts';
 import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { lsetxattr, mknod } from '../util/syscalls.ts';
 import { errnoCode, fdPath, openDir, openDirAt, withContainerRoot, writeTar } from './export.ts';
@@ -210,24 +211,6 @@ export async function forEachEntry(
 export interface ExtractOptions {
   /** Ownership of what is extracted: the archive's, fixed ids, or the extracting process's ('none'). */
   owner: 'archive' | 'none' | { uid: number; gid: number };
-}
-
-/**
- * Splits an entry name into components; null when `..` climbs above where it is extracted. A
- * leading '/' is dropped, as tar does.
- */
-export function cleanEntryName(name: string): string[] | null {
-  const out: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return null;
-      out.pop();
-      continue;
-    }
-    out.push(part);
-  }
-  return out;
 }
 
 /**

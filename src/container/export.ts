@@ -1,6 +1,14 @@
 import * as fs from 'node:fs';
-import { type Header, type Pack, pack as tarPack } from 'tar-stream';
+import { type Pack, pack as tarPack } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
+import {
+  fdBody,
+  splitDev,
+  type TarHeader,
+  type TarSink,
+  writeEntry,
+  type Xattrs,
+} from '../image/tar-writer.ts';
 import { withLock } from '../store/lock.ts';
 import { BerthError, NotFoundError } from '../util/errors.ts';
 import { lgetxattr, llistxattr } from '../util/syscalls.ts';
@@ -134,13 +142,6 @@ async function resume(
 // ---------------------------------------------------------------------------------------------
 // Writing tar streams
 // ---------------------------------------------------------------------------------------------
-
-const USTAR_MAX_ID = 0o7777777;
-const USTAR_MAX_DEV = 0o777777;
-const READ_CHUNK = 1 << 20;
-
-type Headers = Partial<Header> & { name: string };
-type Sink = ReturnType<Pack['entry']>;
 
 /**
  * Builds a tar with `fill` and writes it to `out`, which is left open: it may be stdout, or a
@@ -282,7 +283,7 @@ export class TarWriter {
     // Sockets belong to a running process and mean nothing in an archive.
   }
 
-  private base(st: fs.BigIntStats, name: string, type: Header['type']): Headers {
+  private base(st: fs.BigIntStats, name: string, type: TarHeader['type']): TarHeader {
     return {
       name,
       type,
@@ -308,27 +309,17 @@ export class TarWriter {
       if (!st.isFile()) return;
       const size = Number(st.size);
       const xattrs = this.xattrs(p);
-      await this.write({ ...this.base(st, entryName, 'file'), size }, xattrs, async (sink) => {
-        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
-        let done = 0;
-        while (done < size) {
-          const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
-          if (n === 0) {
-            throw new BerthError(
-              `/${entryName} shrank while it was being read; retry once nothing writes to it`,
-            );
-          }
-          done += n;
-          // Copy: the sink may still hold the previous chunk when `buf` is refilled.
-          if (!sink.write(Buffer.from(buf.subarray(0, n)))) await sinkDrained(sink);
-        }
-      });
+      await this.write(
+        { ...this.base(st, entryName, 'file'), size },
+        xattrs,
+        fdBody(fd, size, `/${entryName} shrank while it was being read; retry once nothing writes to it`),
+      );
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  private xattrs(p: string): Array<[string, Buffer]> {
+  private xattrs(p: string): Xattrs {
     let names: string[];
     try {
       names = llistxattr(p);
@@ -337,7 +328,7 @@ export class TarWriter {
       if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOENT') return [];
       throw err;
     }
-    const out: Array<[string, Buffer]> = [];
+    const out: Xattrs = [];
     for (const name of names.sort()) {
       // An SELinux label describes the host's policy; overlay bookkeeping is not the file's.
       if (name === 'security.selinux' || name.startsWith('trusted.overlay.')) continue;
@@ -347,141 +338,9 @@ export class TarWriter {
     return out;
   }
 
-  /**
-   * Emits one entry. Pax records (long names, large ids, xattrs) are written as a raw pax header:
-   * tar-stream encodes pax values as UTF-8 strings, which cannot carry binary xattrs. The header
-   * goes onto the pack stream between entries, where tar-stream has nothing in flight, and the
-   * entry's own header is kept ustar-encodable so tar-stream adds no second pax header.
-   */
-  private async write(
-    header: Headers,
-    xattrs: Array<[string, Buffer]> = [],
-    body?: (sink: Sink) => Promise<void>,
-  ): Promise<void> {
-    const records: Array<[string, Buffer]> = [];
-    // Directory names end in '/', as docker and GNU tar write them.
-    if (header.type === 'directory' && !header.name.endsWith('/')) header.name += '/';
-    if (!ustarNameFits(header.name)) {
-      records.push(['path', Buffer.from(header.name)]);
-      header.name = ustarFallback(header.name);
-    }
-    if (header.linkname && !ustarLinkFits(header.linkname)) {
-      records.push(['linkpath', Buffer.from(header.linkname)]);
-      header.linkname = ustarFallback(header.linkname);
-    }
-    if ((header.uid ?? 0) > USTAR_MAX_ID) {
-      records.push(['uid', Buffer.from(String(header.uid))]);
-      header.uid = 0;
-    }
-    if ((header.gid ?? 0) > USTAR_MAX_ID) {
-      records.push(['gid', Buffer.from(String(header.gid))]);
-      header.gid = 0;
-    }
-    if ((header.devmajor ?? 0) > USTAR_MAX_DEV) {
-      records.push(['SCHILY.devmajor', Buffer.from(String(header.devmajor))]);
-      header.devmajor = 0;
-    }
-    if ((header.devminor ?? 0) > USTAR_MAX_DEV) {
-      records.push(['SCHILY.devminor', Buffer.from(String(header.devminor))]);
-      header.devminor = 0;
-    }
-    for (const [name, value] of xattrs) records.push([`SCHILY.xattr.${name}`, value]);
-    if (records.length > 0) this.pack.push(paxBlock(records));
-
-    await new Promise<void>((resolve, reject) => {
-      const sink = this.pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
-      if (header.type !== 'file') return;
-      const fill = body ?? (async () => {});
-      fill(sink).then(
-        () => sink.end(undefined),
-        (err: Error) => {
-          sink.destroy(err);
-          reject(err);
-        },
-      );
-    });
+  private write(header: TarHeader, xattrs?: Xattrs, body?: (sink: TarSink) => Promise<void>): Promise<void> {
+    return writeEntry(this.pack, header, xattrs, body);
   }
-}
-
-function sinkDrained(sink: Sink): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      sink.off('drain', onDrain);
-      sink.off('error', onError);
-      sink.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onError = (err: Error) => done(err);
-    const onClose = () => done(new BerthError('the archive was closed while a file was written to it'));
-    sink.once('drain', onDrain);
-    sink.once('error', onError);
-    sink.once('close', onClose);
-  });
-}
-
-/** glibc's gnu_dev_major / gnu_dev_minor. */
-function splitDev(dev: bigint): [number, number] {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
-  return [Number(major), Number(minor)];
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-/** Whether a name fits ustar's 100-byte name plus 155-byte prefix split at a slash. */
-function ustarNameFits(name: string): boolean {
-  if (!isAscii(name)) return false;
-  if (name.length <= 100) return true;
-  for (let i = name.indexOf('/'); i !== -1 && i <= 155; i = name.indexOf('/', i + 1)) {
-    if (name.length - i - 1 <= 100) return i > 0;
-  }
-  return false;
-}
-
-function ustarLinkFits(linkname: string): boolean {
-  return isAscii(linkname) && linkname.length <= 100;
-}
-
-/** The ustar field for readers that ignore pax; the pax record carries the real value. */
-function ustarFallback(name: string): string {
-  return name.replace(/[^\x20-\x7e]/g, '_').slice(0, 100);
-}
-
-/** A complete pax extended header ('x' typeflag block, records, padding) with binary values. */
-function paxBlock(records: Array<[string, Buffer]>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [key, value] of records) {
-    // `<len> <key>=<value>\n`, where len counts itself too.
-    const rest = Buffer.byteLength(key) + value.length + 3;
-    let len = rest + String(rest).length;
-    if (String(len).length !== String(rest).length) len = rest + String(len).length;
-    parts.push(Buffer.from(`${len} ${key}=`), value, Buffer.from('\n'));
-  }
-  const body = Buffer.concat(parts);
-  const header = Buffer.alloc(512);
-  header.write('PaxHeader', 0, 'latin1');
-  writeOctal(header, 0o644, 100, 8);
-  writeOctal(header, 0, 108, 8);
-  writeOctal(header, 0, 116, 8);
-  writeOctal(header, body.length, 124, 12);
-  writeOctal(header, 0, 136, 12);
-  header[156] = 0x78; // 'x'
-  header.write('ustar\u000000', 257, 'latin1');
-  header.fill(0x20, 148, 156); // the checksum is computed with its own field as spaces
-  let sum = 0;
-  for (const b of header) sum += b;
-  writeOctal(header, sum, 148, 7);
-  const pad = (512 - (body.length % 512)) % 512;
-  return Buffer.concat([header, body, Buffer.alloc(pad)]);
-}
-
-function writeOctal(buf: Buffer, value: number, offset: number, width: number): void {
-  buf.write(`${value.toString(8).padStart(width - 1, '0')}\u0000`, offset, 'latin1');
 }
 
 // ---------------------------------------------------------------------------------------------

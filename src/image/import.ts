@@ -1,7 +1,7 @@
-import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { StoreContext } from '../engine/context.ts';
+import { openArchiveFile } from '../util/archive-file.ts';
 import { BerthError } from '../util/errors.ts';
 import { chainIds } from './chain.ts';
 import { applyChanges } from './changes.ts';
@@ -140,18 +140,8 @@ export function openSource(path: string): Readable {
       `import from a URL (${path}) is not supported yet; download the archive and import the file`,
     );
   }
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new BerthError(`open ${path}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`);
-  }
-  if (fstatSync(fd).isDirectory()) {
-    closeSync(fd);
-    throw new BerthError(
-      `import: ${path} is a directory; want a tar archive (pack it with \`tar -C ${path} -cf - .\`)`,
-    );
-  }
-  return createReadStream(path, { fd });
+  return openArchiveFile(
+    path,
+    `import: ${path} is a directory; want a tar archive (pack it with \`tar -C ${path} -cf - .\`)`,
+  );
 }

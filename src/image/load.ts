@@ -22,6 +22,7 @@ import type { ProgressSink } from '../engine/progress.ts';
 import { BerthError } from '../util/errors.ts';
 import { chainIds } from './chain.ts';
 import { canonicalName, familiarName, parseReference } from './reference.ts';
+import { cleanEntryName } from './tar-name.ts';
 import {
   type Descriptor,
   goArch,
@@ -131,21 +132,6 @@ function pidAlive(pid: number): boolean {
 // Reading the archive
 // ---------------------------------------------------------------------------------------------
 
-/** Splits an archive path into clean components; null when it climbs above the archive's root. */
-function cleanParts(name: string): string[] | null {
-  const out: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return null;
-      out.pop();
-      continue;
-    }
-    out.push(part);
-  }
-  return out;
-}
-
 /** The archive's files by clean path; symlinks are resolved inside the archive, never on disk. */
 class Archive {
   readonly nodes = new Map<string, ArchiveNode>();
@@ -164,7 +150,7 @@ class Archive {
   resolve(path: string, what: string): SpooledFile {
     if (path.startsWith('/'))
       throw new LoadError(`${what} refers to "${path}", an absolute path outside the archive`);
-    let parts = cleanParts(path);
+    let parts = cleanEntryName(path);
     if (parts === null) throw new LoadError(`${what} refers to "${path}", which is outside the archive`);
     let hops = 0;
     for (let i = 0; i < parts.length; ) {
@@ -283,7 +269,7 @@ async function spool(input: Readable, dir: string): Promise<Archive> {
               `the archive entry "${h.name}" is a symlink to the absolute path "${target}"; refusing an archive that points outside itself`,
             );
           }
-          const parts = cleanParts(`${dirname(name)}/${target}`);
+          const parts = cleanEntryName(`${dirname(name)}/${target}`);
           if (parts === null) {
             throw new LoadError(
               `the archive entry "${h.name}" is a symlink to "${target}", outside the archive; refusing it`,
@@ -294,7 +280,7 @@ async function spool(input: Readable, dir: string): Promise<Archive> {
         }
         case 'link': {
           const target = h.linkname ?? '';
-          const parts = target.startsWith('/') ? null : cleanParts(target);
+          const parts = target.startsWith('/') ? null : cleanEntryName(target);
           if (parts === null) {
             throw new LoadError(
               `the archive entry "${h.name}" is a hardlink to "${target}", outside the archive; refusing it`,
@@ -332,7 +318,7 @@ function entryPath(name: string): string {
       `the archive entry "${name}" has an absolute path; refusing an archive that writes outside itself`,
     );
   }
-  const parts = cleanParts(name);
+  const parts = cleanEntryName(name);
   if (parts === null) {
     throw new LoadError(`the archive entry "${name}" points outside the archive; refusing it`);
   }
@@ -487,7 +473,7 @@ function dockerItems(archive: Archive): ManifestItem[] {
 
 /** docker names blobs by their digest in three ways; a name that says one digest must hold that content. */
 function checkNamedDigest(path: string, file: SpooledFile, what: string): void {
-  const clean = (cleanParts(path) ?? []).join('/');
+  const clean = (cleanEntryName(path) ?? []).join('/');
   const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(clean) ?? /^([a-f0-9]{64})\.(?:json|tar)$/.exec(clean);
   if (m && `sha256:${m[1]}` !== file.digest) {
     throw new LoadError(

@@ -3,10 +3,11 @@ import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'n
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { type Header, type Pack, pack as tarPack } from 'tar-stream';
+import { type Pack, pack as tarPack } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
 import { BerthError, NotFoundError } from '../util/errors.ts';
 import { canonicalName, familiarName, parseReference } from './reference.ts';
+import { sinkDrained, type TarHeader, type TarSink } from './tar-writer.ts';
 import type { Descriptor, ImageManifest, ImageRecord } from './types.ts';
 import { MediaTypes } from './types.ts';
 
@@ -385,13 +386,7 @@ function repositories(prepared: Prepared[]): Record<string, Record<string, strin
   return out;
 }
 
-type Sink = ReturnType<Pack['entry']>;
-
-function entry(
-  pack: Pack,
-  header: Partial<Header> & { name: string },
-  fill?: (sink: Sink) => Promise<void>,
-): Promise<void> {
+function entry(pack: Pack, header: TarHeader, fill?: (sink: TarSink) => Promise<void>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const sink = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
     // The sink fails when the pack does (its reader went away); the promise reports it, once.
@@ -419,14 +414,14 @@ function writeJson(pack: Pack, name: string, value: unknown): Promise<void> {
 async function writeFile(pack: Pack, name: string, size: number, body: Readable | Buffer): Promise<void> {
   await entry(pack, { name, type: 'file', size, mode: 0o644, mtime: EPOCH }, async (sink) => {
     if (Buffer.isBuffer(body)) {
-      if (!sink.write(body)) await drained(sink);
+      if (!sink.write(body)) await sinkDrained(sink);
       return;
     }
     let n = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       n += chunk.length;
       if (n > size) break;
-      if (!sink.write(chunk)) await drained(sink);
+      if (!sink.write(chunk)) await sinkDrained(sink);
     }
     if (n !== size) {
       body.destroy();
@@ -434,20 +429,5 @@ async function writeFile(pack: Pack, name: string, size: number, body: Readable 
         `save: ${name} changed while it was being written (${n} bytes, want ${size}); retry`,
       );
     }
-  });
-}
-
-function drained(sink: Sink): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onDrain = () => {
-      sink.off('error', onError);
-      resolve();
-    };
-    const onError = (err: Error) => {
-      sink.off('drain', onDrain);
-      reject(err);
-    };
-    sink.once('drain', onDrain);
-    sink.once('error', onError);
   });
 }

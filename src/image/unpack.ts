@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { type Header, extract as tarExtract } from 'tar-stream';
 import { BerthError } from '../util/errors.ts';
 import { lsetxattr, mknod } from '../util/syscalls.ts';
+import { cleanEntryName } from './tar-name.ts';
 
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -204,21 +205,6 @@ function paxNumber(pax: RawPax | null, key: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Splits a tar entry name into clean components; null when `..` climbs above the root. */
-function cleanPath(name: string): string[] | null {
-  const out: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return null;
-      out.pop();
-      continue;
-    }
-    out.push(part);
-  }
-  return out;
-}
-
 function unsafe(name: string): BerthError {
   return new BerthError(`layer contains an unsafe path: "${name}" escapes the layer root`);
 }
@@ -246,7 +232,7 @@ class LayerWriter {
   /** Applies one entry; resolves to whether it read the entry's body. */
   async apply(header: TarHeader, pax: RawPax | null, body: AsyncIterable<unknown>): Promise<boolean> {
     const name = header.name;
-    const parts = cleanPath(name);
+    const parts = cleanEntryName(name);
     if (parts === null) throw unsafe(name);
     try {
       return await this.applyClean(header, pax, body, parts);
@@ -355,7 +341,7 @@ class LayerWriter {
       }
       case 'link': {
         const linkname = header.linkname ?? '';
-        const targetParts = cleanPath(linkname);
+        const targetParts = cleanEntryName(linkname);
         if (targetParts === null || targetParts.length === 0) throw unsafe(linkname);
         const targetAbs = path.join(
           this.walkParents(targetParts, targetParts.length - 1, linkname, false),

@@ -28,6 +28,7 @@ import { unpackLayer } from '../image/unpack.ts';
 import { withLock } from '../store/lock.ts';
 import { layersDir } from '../store/paths.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
+import { runPool } from '../util/pool.ts';
 import { type FetchedManifest, INDEX_MEDIA_TYPES, RegistryClient, RegistryError } from './client.ts';
 import { blobInUse, recordBlobSources } from './push.ts';
 
@@ -346,11 +347,16 @@ async function pullOne(
   const newBlobs = new Set<string>();
   const abort = new AbortController();
   try {
-    await runPool(jobs, PARALLEL_LAYERS, abort, async (job) => {
-      const r = await fetchLayer(ctx, client, repo, job, abort.signal, progress, newBlobs);
-      results.set(job.index, r);
-      sizes[job.index] = r.size;
-    });
+    await runPool(
+      jobs,
+      PARALLEL_LAYERS,
+      async (job) => {
+        const r = await fetchLayer(ctx, client, repo, job, abort.signal, progress, newBlobs);
+        results.set(job.index, r);
+        sizes[job.index] = r.size;
+      },
+      abort,
+    );
   } catch (err) {
     await withLock(ctx.paths, 'registry', () => {
       for (const r of results.values()) if (r.tmpDir) rmSync(r.tmpDir, { recursive: true, force: true });
@@ -422,32 +428,6 @@ async function pullOne(
 /** Deletes blobs a failed pull brought in, unless an image refers to them. */
 function discardBlobs(ctx: StoreContext, digests: Set<string>): void {
   for (const d of digests) if (!blobInUse(ctx, d)) ctx.blobs.delete(d);
-}
-
-/** Runs `fn` over `items`, `limit` at a time; the first failure aborts the rest and is rethrown. */
-async function runPool<T>(
-  items: T[],
-  limit: number,
-  abort: AbortController,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        if (!failure) {
-          failure = { err };
-          abort.abort();
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.err;
 }
 
 /**

@@ -6,6 +6,7 @@ import { canonicalName, familiarName, type ImageRef, parseReference } from '../i
 import { type Descriptor, type ImageManifest, type ImageRecord, MediaTypes } from '../image/types.ts';
 import type { Database } from '../store/db.ts';
 import { BerthError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
+import { runPool } from '../util/pool.ts';
 import { INDEX_MEDIA_TYPES, pushScope, RegistryClient, RegistryError } from './client.ts';
 
 /** Layers uploaded at once (docker's max-concurrent-uploads is 5). */
@@ -277,22 +278,4 @@ function manifestFor(ctx: StoreContext, img: ImageRecord, name: string): PushMan
   const { tags: _tags, ...record } = img;
   ctx.images.put({ ...record, manifestDigest: stored.digest }, []);
   return { bytes, mediaType: manifest.mediaType, config: manifest.config, layers: manifest.layers };
-}
-
-/** Runs `fn` over `items`, `limit` at a time; the first failure stops the rest and is rethrown. */
-async function runPool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.err;
 }

@@ -14,8 +14,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
-import { BERTH, berth, busyboxTar, ENV, ensureBusybox, ok, type Result, uniq } from '../helpers.ts';
+import {
+  BERTH,
+  berth,
+  busyboxTar,
+  ENV,
+  ensureBusybox,
+  ok,
+  type Result,
+  type TarEntry,
+  tarOf,
+  uniq,
+} from '../helpers.ts';
 
 /**
  * berth save / berth load end to end, and their interchange with skopeo and umoci: Berth's
@@ -33,40 +43,6 @@ const lines = (s: string) => s.split('\n').filter((l) => l !== '');
 const ARCH =
   ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' } as Record<string, string>)[process.arch] ??
   process.arch;
-
-interface Entry {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link';
-  body?: string | Buffer;
-  linkname?: string;
-}
-
-/** A tar built entry by entry, so that it can hold what `tar` refuses to write (`../x`, escaping links). */
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const drained = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      linkname: e.linkname,
-      mode: type === 'directory' ? 0o755 : 0o644,
-      mtime: new Date('2024-01-02T03:04:05Z'),
-    };
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (type === 'file') p.entry(header, Buffer.from(e.body ?? ''), done);
-      else p.entry(header, done);
-    });
-  }
-  p.finalize();
-  await drained;
-  return Buffer.concat(chunks);
-}
 
 /** A one-file layer whose digest no other test produces. */
 function markerLayer(text: string): Promise<Buffer> {
@@ -92,11 +68,11 @@ function configOf(diffIds: string[], label: string): Buffer {
  */
 function legacyArchive(
   layers: Buffer[],
-  opts: { tags?: string[]; label: string; config?: Buffer; layerPaths?: string[]; extra?: Entry[] },
+  opts: { tags?: string[]; label: string; config?: Buffer; layerPaths?: string[]; extra?: TarEntry[] },
 ): Promise<Buffer> {
   const config = opts.config ?? configOf(layers.map(sha256), opts.label);
   const configName = `${sha256(config).slice(7)}.json`;
-  const entries: Entry[] = [];
+  const entries: TarEntry[] = [];
   const paths: string[] = [];
   const firstPath = new Map<string, string>();
   for (const [i, layer] of layers.entries()) {
@@ -176,7 +152,7 @@ function multiPlatformArchive(
       ],
     }),
   );
-  const blob = (b: Buffer): Entry => ({ name: `blobs/sha256/${sha256(b).slice(7)}`, body: b });
+  const blob = (b: Buffer): TarEntry => ({ name: `blobs/sha256/${sha256(b).slice(7)}`, body: b });
   return tarOf([
     { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
     blob(gzipSync(layer)),
@@ -664,10 +640,10 @@ describe('hostile archives leave the store as it was', () => {
   /** docker 25's layout by hand: blobs named by digest, with `tamper` applied to the entries. */
   async function blobArchive(
     layers: Buffer[],
-    tamper: (entries: Entry[]) => Entry[] = (e) => e,
+    tamper: (entries: TarEntry[]) => TarEntry[] = (e) => e,
   ): Promise<Buffer> {
     const config = configOf(layers.map(sha256), `${u}-${randomBytes(4).toString('hex')}`);
-    const entries: Entry[] = [
+    const entries: TarEntry[] = [
       ...layers.map((l) => ({ name: `blobs/sha256/${sha256(l).slice(7)}`, body: l })),
       { name: `blobs/sha256/${sha256(config).slice(7)}`, body: config },
       {
@@ -883,10 +859,10 @@ describe('hostile archives leave the store as it was', () => {
 });
 
 /** The entries of a tar (files only), to put them into another. */
-async function entriesOf(tar: Buffer): Promise<Entry[]> {
+async function entriesOf(tar: Buffer): Promise<TarEntry[]> {
   const { extract } = await import('tar-stream');
   const ex = extract();
-  const out: Entry[] = [];
+  const out: TarEntry[] = [];
   const done = (async () => {
     for await (const e of ex) {
       const chunks: Buffer[] = [];

@@ -14,8 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
-import { berth, ensureBusybox, inspect, ok, type Result, TEST_ROOT, uniq } from '../helpers.ts';
+import { berth, ensureBusybox, inspect, ok, type Result, TEST_ROOT, tarOf, uniq } from '../helpers.ts';
 
 /**
  * The image store end to end: import (files, stdin, gzip, --change, -m), images and its flags,
@@ -27,40 +26,6 @@ import { berth, ensureBusybox, inspect, ok, type Result, TEST_ROOT, uniq } from 
 const scratch = mkdtempSync(join(tmpdir(), 'berth-images-test-'));
 const madeImages = new Set<string>();
 const madeContainers = new Set<string>();
-
-interface Entry {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link';
-  body?: string | Buffer;
-  linkname?: string;
-}
-
-/** A tar built entry by entry, so that it can hold what `tar` refuses to write (`../x`, escaping links). */
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const drained = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      linkname: e.linkname,
-      mode: type === 'directory' ? 0o755 : 0o644,
-      mtime: new Date('2024-01-02T03:04:05Z'),
-    };
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (type === 'file') p.entry(header, Buffer.from(e.body ?? ''), done);
-      else p.entry(header, done);
-    });
-  }
-  p.finalize();
-  await drained;
-  return Buffer.concat(chunks);
-}
 
 /** A small tar whose content (and so whose layer digest) no other test produces. */
 function uniqueTar(tag: string): Promise<Buffer> {

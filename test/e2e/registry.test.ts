@@ -21,9 +21,19 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import { goArch } from '../../src/image/types.ts';
-import { BERTH, berth, busyboxTar, ENV, ensureBusybox, type Result, TEST_ROOT, uniq } from '../helpers.ts';
+import {
+  BERTH,
+  berth,
+  busyboxTar,
+  ENV,
+  ensureBusybox,
+  type Result,
+  type TarEntry,
+  TEST_ROOT,
+  tarOf,
+  uniq,
+} from '../helpers.ts';
 
 /**
  * Push and pull against Debian's docker-registry (the reference implementation), checked with
@@ -155,39 +165,6 @@ ${extra}`,
     await new Promise((r) => setTimeout(r, 50));
   }
   return { host, logFile };
-}
-
-interface Entry {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink';
-  body?: string | Buffer;
-  linkname?: string;
-}
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const drained = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      linkname: e.linkname,
-      mode: type === 'directory' ? 0o755 : 0o644,
-      mtime: new Date('2024-01-02T03:04:05Z'),
-    };
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (type === 'file') p.entry(header, Buffer.from(e.body ?? ''), done);
-      else p.entry(header, done);
-    });
-  }
-  p.finalize();
-  await drained;
-  return Buffer.concat(chunks);
 }
 
 /** Imports a tar file under `ref` into the shared test store; the image is removed after the tests. */
@@ -613,7 +590,7 @@ interface FakeImage {
 }
 
 async function fakeImage(
-  entries: Entry[],
+  entries: TarEntry[],
   o: { diffId?: string; manifestType?: string; manifestBody?: Buffer; zstd?: boolean } = {},
 ): Promise<FakeImage> {
   const tar = await tarOf(entries);

@@ -1,18 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  fstatSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { noProgress } from '../../engine/progress.ts';
+import { openArchiveFile } from '../../util/archive-file.ts';
 import { BerthError } from '../../util/errors.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString } from '../flags.ts';
@@ -99,20 +90,11 @@ const loadSpec: CommandSpec = {
 
 /** Opens the archive before the engine starts, so a missing file is reported as docker reports it. */
 function openArchive(path: string): Readable {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new BerthError(`open ${path}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`);
-  }
-  if (fstatSync(fd).isDirectory()) {
-    closeSync(fd);
-    throw new BerthError(
-      `load: ${path} is a directory; want a tar archive made by \`berth save\` or \`docker save\``,
-    );
-  }
-  return createReadStream(path, { fd, highWaterMark: 1 << 20 });
+  return openArchiveFile(
+    path,
+    `load: ${path} is a directory; want a tar archive made by \`berth save\` or \`docker save\``,
+    1 << 20,
+  );
 }
 
 export const loadCmd: Command = {

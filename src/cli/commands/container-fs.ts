@@ -444,7 +444,8 @@ async function copyOut(
   }
   validateOutputPath(dst);
   const dstInfo = copyInfoDestinationPath(dst);
-  const { Extractor, Scope, cleanEntryName, forEachEntry } = await import('../../container/copy.ts');
+  const { Extractor, Scope, forEachEntry } = await import('../../container/copy.ts');
+  const { cleanEntryName } = await import('../../image/tar-name.ts');
   const { openDir } = await import('../../container/export.ts');
   const pipe = new CountingPipe();
   const local = async (input: Readable) => {

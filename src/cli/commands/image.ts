@@ -1,10 +1,11 @@
 import { parseFilters } from '../../engine/filters.ts';
 import { openSource } from '../../image/import.ts';
 import { humanDuration, humanSize } from '../../util/units.ts';
-import type { CliContext } from '../context.ts';
+import { eachArg, inspectEach } from '../batch.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, flagStrings } from '../flags.ts';
-import { renderList, renderOne } from '../format/render.ts';
+import { renderList } from '../format/render.ts';
+import { printPruned, pruneConfirmed } from '../prune.ts';
 import type { Command } from '../registry.ts';
 
 const ago = (unixSec: number) => `${humanDuration(Date.now() - unixSec * 1000)} ago`;
@@ -186,20 +187,13 @@ export const rmiCmd: Command = {
   spec: rmiSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        const items = await engine.removeImage(ref, {
-          force: flagBool(p, rmiSpec, 'force'),
-          noPrune: flagBool(p, rmiSpec, 'no-prune'),
-        });
-        for (const i of items) print(ctx, i.Untagged ? `Untagged: ${i.Untagged}` : `Deleted: ${i.Deleted}`);
-      } catch (err) {
-        ctx.err.write(`Error response from daemon: ${(err as Error).message}\n`);
-        code = 1;
-      }
-    }
-    return code;
+    return eachArg(ctx, p.args, async (ref) => {
+      const items = await engine.removeImage(ref, {
+        force: flagBool(p, rmiSpec, 'force'),
+        noPrune: flagBool(p, rmiSpec, 'no-prune'),
+      });
+      for (const i of items) print(ctx, i.Untagged ? `Untagged: ${i.Untagged}` : `Deleted: ${i.Deleted}`);
+    });
   },
 };
 
@@ -218,29 +212,14 @@ export const imageInspectCmd: Command = {
   spec: imageInspectSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    const format = flagString(p, imageInspectSpec, 'format');
-    const found: unknown[] = [];
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        found.push(await engine.inspectImage(ref));
-      } catch (err) {
-        ctx.err.write(`Error: ${(err as Error).message}\n`);
-        code = 1;
-      }
-    }
-    writeInspect(ctx, found, format);
-    return code;
+    return inspectEach(
+      ctx,
+      p.args,
+      (ref) => engine.inspectImage(ref),
+      flagString(p, imageInspectSpec, 'format'),
+    );
   },
 };
-
-export function writeInspect(ctx: CliContext, items: unknown[], format: string | undefined): void {
-  if (format) {
-    for (const i of items) ctx.out.write(renderOne(i, format));
-  } else {
-    ctx.out.write(`${JSON.stringify(items, null, 4)}\n`);
-  }
-}
 
 const historySpec: CommandSpec = {
   name: 'history',
@@ -326,45 +305,13 @@ export const imagePruneCmd: Command = {
   spec: imagePruneSpec,
   async run(ctx, p) {
     const all = flagBool(p, imagePruneSpec, 'all');
-    if (
-      !flagBool(p, imagePruneSpec, 'force') &&
-      !(await confirm(
-        ctx,
-        all
-          ? 'WARNING! This will remove all images without at least one container associated to them.'
-          : 'WARNING! This will remove all dangling images.',
-      ))
-    )
-      return 0;
+    const warning = all
+      ? 'WARNING! This will remove all images without at least one container associated to them.'
+      : 'WARNING! This will remove all dangling images.';
+    if (!(await pruneConfirmed(ctx, flagBool(p, imagePruneSpec, 'force'), warning))) return 0;
     const filters = parseFilters(flagStrings(p, imagePruneSpec, 'filter'), ['until', 'label']);
     const r = await (await ctx.engine()).pruneImages({ all, filters });
-    if (r.deleted.length) {
-      print(ctx, 'Deleted Images:');
-      for (const d of r.deleted) print(ctx, d);
-      ctx.out.write('\n');
-    }
-    print(ctx, `Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
+    printPruned(ctx, 'Images', r.deleted, r.spaceReclaimed);
     return 0;
   },
 };
-
-/** docker's `Are you sure you want to continue? [y/N]` prompt; a closed stdin answers no. */
-export async function confirm(ctx: CliContext, warning: string): Promise<boolean> {
-  ctx.out.write(`${warning}\nAre you sure you want to continue? [y/N] `);
-  const answer = await new Promise<string>((resolve) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) done();
-    };
-    const done = () => {
-      process.stdin.off('data', onData);
-      process.stdin.off('end', done);
-      process.stdin.pause();
-      resolve(buf.trim());
-    };
-    process.stdin.on('data', onData);
-    process.stdin.on('end', done);
-  });
-  return /^y(es)?$/i.test(answer);
-}

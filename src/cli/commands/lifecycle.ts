@@ -1,31 +1,10 @@
 import { parseFilters } from '../../engine/filters.ts';
-import { humanSize } from '../../util/units.ts';
-import type { CliContext } from '../context.ts';
+import { eachArg } from '../batch.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagInt, flagString, flagStrings } from '../flags.ts';
+import { printPruned, pruneConfirmed } from '../prune.ts';
 import type { Command } from '../registry.ts';
 import { openTerminal, proxySignals } from '../terminal.ts';
-import { confirm } from './image.ts';
-
-/** Runs `fn` for each argument; errors are printed per container and make the exit code 1, as docker. */
-async function each(
-  ctx: CliContext,
-  refs: string[],
-  fn: (ref: string) => Promise<void>,
-  echo = true,
-): Promise<number> {
-  let code = 0;
-  for (const ref of refs) {
-    try {
-      await fn(ref);
-      if (echo) print(ctx, ref);
-    } catch (err) {
-      ctx.err.write(`Error response from daemon: ${(err as Error).message}\n`);
-      code = 1;
-    }
-  }
-  return code;
-}
 
 const startSpec: CommandSpec = {
   name: 'start',
@@ -51,7 +30,7 @@ export const startCmd: Command = {
     const attach = flagBool(p, startSpec, 'attach');
     const interactive = flagBool(p, startSpec, 'interactive');
     if (!attach && !interactive)
-      return each(ctx, p.args, (ref) => engine.startContainer(ref).then(() => undefined));
+      return eachArg(ctx, p.args, (ref) => engine.startContainer(ref), { echo: true });
     if (p.args.length > 1) {
       ctx.err.write('Error: you cannot start and attach multiple containers at once\n');
       return 1;
@@ -103,7 +82,7 @@ export const stopCmd: Command = {
     const engine = await ctx.engine();
     const t = flagInt(p, stopSpec, 'time');
     const sig = flagString(p, stopSpec, 'signal');
-    return each(ctx, p.args, (ref) => engine.stopContainer(ref, t, sig));
+    return eachArg(ctx, p.args, (ref) => engine.stopContainer(ref, t, sig), { echo: true });
   },
 };
 
@@ -124,7 +103,7 @@ export const restartCmd: Command = {
   async run(ctx, p) {
     const engine = await ctx.engine();
     const t = flagInt(p, restartSpec, 'time');
-    return each(ctx, p.args, (ref) => engine.restartContainer(ref, t));
+    return eachArg(ctx, p.args, (ref) => engine.restartContainer(ref, t), { echo: true });
   },
 };
 
@@ -150,7 +129,7 @@ export const killCmd: Command = {
   async run(ctx, p) {
     const engine = await ctx.engine();
     const sig = flagString(p, killSpec, 'signal') ?? 'KILL';
-    return each(ctx, p.args, (ref) => engine.killContainer(ref, sig));
+    return eachArg(ctx, p.args, (ref) => engine.killContainer(ref, sig), { echo: true });
   },
 };
 
@@ -182,7 +161,7 @@ export const rmCmd: Command = {
   async run(ctx, p) {
     const engine = await ctx.engine();
     const o = { force: flagBool(p, rmSpec, 'force'), volumes: flagBool(p, rmSpec, 'volumes') };
-    return each(ctx, p.args, (ref) => engine.removeContainer(ref, o));
+    return eachArg(ctx, p.args, (ref) => engine.removeContainer(ref, o), { echo: true });
   },
 };
 
@@ -199,15 +178,10 @@ export const waitCmd: Command = {
   spec: waitSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    return each(
-      ctx,
-      p.args,
-      async (ref) => {
-        const r = await engine.waitContainer(ref, 'not-running');
-        print(ctx, String(r.StatusCode));
-      },
-      false,
-    );
+    return eachArg(ctx, p.args, async (ref) => {
+      const r = await engine.waitContainer(ref, 'not-running');
+      print(ctx, String(r.StatusCode));
+    });
   },
 };
 
@@ -242,7 +216,7 @@ export const pauseCmd: Command = {
   spec: pauseSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    return each(ctx, p.args, (ref) => engine.pauseContainer(ref));
+    return eachArg(ctx, p.args, (ref) => engine.pauseContainer(ref), { echo: true });
   },
 };
 
@@ -257,7 +231,7 @@ export const unpauseCmd: Command = {
   spec: unpauseSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    return each(ctx, p.args, (ref) => engine.unpauseContainer(ref));
+    return eachArg(ctx, p.args, (ref) => engine.unpauseContainer(ref), { echo: true });
   },
 };
 
@@ -281,19 +255,11 @@ const pruneSpec: CommandSpec = {
 export const containerPruneCmd: Command = {
   spec: pruneSpec,
   async run(ctx, p) {
-    if (
-      !flagBool(p, pruneSpec, 'force') &&
-      !(await confirm(ctx, 'WARNING! This will remove all stopped containers.'))
-    )
-      return 0;
+    const warning = 'WARNING! This will remove all stopped containers.';
+    if (!(await pruneConfirmed(ctx, flagBool(p, pruneSpec, 'force'), warning))) return 0;
     const filters = parseFilters(flagStrings(p, pruneSpec, 'filter'), ['until', 'label']);
     const r = await (await ctx.engine()).pruneContainers(filters);
-    if (r.deleted.length) {
-      print(ctx, 'Deleted Containers:');
-      for (const d of r.deleted) print(ctx, d);
-      print(ctx, '');
-    }
-    print(ctx, `Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
+    printPruned(ctx, 'Containers', r.deleted, r.spaceReclaimed);
     return 0;
   },
 };

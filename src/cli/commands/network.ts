@@ -1,11 +1,12 @@
 import { parseFilters } from '../../engine/filters.ts';
 import type { NetworkInspect } from '../../network/types.ts';
 import { InvalidArgumentError, NotFoundError } from '../../util/errors.ts';
+import { daemonError, eachArg, inspectEach } from '../batch.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, flagStrings } from '../flags.ts';
 import { renderList } from '../format/render.ts';
+import { printPruned, pruneConfirmed } from '../prune.ts';
 import type { Command } from '../registry.ts';
-import { confirm, writeInspect } from './image.ts';
 
 function keyValues(list: string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -165,18 +166,8 @@ export const networkInspectCmd: Command = {
   spec: inspectSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    const found: unknown[] = [];
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        found.push(await engine.networkInspect(ref));
-      } catch (err) {
-        ctx.err.write(`Error response from daemon: ${(err as Error).message}\n`);
-        code = 1;
-      }
-    }
-    writeInspect(ctx, found, flagString(p, inspectSpec, 'format'));
-    return code;
+    const format = flagString(p, inspectSpec, 'format');
+    return inspectEach(ctx, p.args, (ref) => engine.networkInspect(ref), format, daemonError);
   },
 };
 
@@ -196,18 +187,15 @@ export const networkRmCmd: Command = {
   async run(ctx, p) {
     const engine = await ctx.engine();
     const force = flagBool(p, rmSpec, 'force');
-    let code = 0;
-    for (const ref of p.args) {
+    return eachArg(ctx, p.args, async (ref) => {
       try {
         await engine.networkRemove(ref);
-        print(ctx, ref);
       } catch (err) {
-        if (force && err instanceof NotFoundError) continue;
-        ctx.err.write(`Error response from daemon: ${(err as Error).message}\n`);
-        code = 1;
+        if (force && err instanceof NotFoundError) return;
+        throw err;
       }
-    }
-    return code;
+      print(ctx, ref);
+    });
   },
 };
 
@@ -282,20 +270,11 @@ const pruneSpec: CommandSpec = {
 export const networkPruneCmd: Command = {
   spec: pruneSpec,
   async run(ctx, p) {
-    if (
-      !flagBool(p, pruneSpec, 'force') &&
-      !(await confirm(
-        ctx,
-        'WARNING! This will remove all custom networks not used by at least one container.',
-      ))
-    )
-      return 0;
+    const warning = 'WARNING! This will remove all custom networks not used by at least one container.';
+    if (!(await pruneConfirmed(ctx, flagBool(p, pruneSpec, 'force'), warning))) return 0;
     const filters = parseFilters(flagStrings(p, pruneSpec, 'filter'), ['until', 'label']);
     const removed = await (await ctx.engine()).networkPrune(filters);
-    if (removed.length) {
-      print(ctx, 'Deleted Networks:');
-      for (const n of removed) print(ctx, n);
-    }
+    printPruned(ctx, 'Networks', removed);
     return 0;
   },
 };

@@ -4,11 +4,11 @@ import type { ContainerSummary, StatsEntry } from '../../engine/types.ts';
 import { portsText } from '../../network/ports.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../util/errors.ts';
 import { bytesSize, humanDuration, humanSize, parseTimestamp } from '../../util/units.ts';
+import { inspectEach } from '../batch.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagInt, flagString, flagStrings } from '../flags.ts';
 import { renderList } from '../format/render.ts';
 import type { Command } from '../registry.ts';
-import { writeInspect } from './image.ts';
 
 const psSpec: CommandSpec = {
   name: 'ps',
@@ -246,32 +246,18 @@ export const inspectCmd: Command = {
       { kind: 'container', find: (ref: string) => engine.inspectContainer(ref, { size }) },
       { kind: 'image', find: (ref: string) => engine.inspectImage(ref) },
     ].filter((l) => type === '' || l.kind === type);
-    const found: unknown[] = [];
-    let code = 0;
-    for (const ref of p.args) {
-      let item: unknown;
-      let error = type === '' ? `No such object: ${ref}` : `No such ${type}: ${ref}`;
+    const find = async (ref: string): Promise<unknown> => {
       for (const l of lookups) {
         try {
-          item = await l.find(ref);
-          break;
+          return await l.find(ref);
         } catch (err) {
           // An ambiguous ID prefix is worth telling; anything else means "not this kind of object".
-          if (err instanceof ConflictError) {
-            error = err.message;
-            break;
-          }
+          if (err instanceof ConflictError) throw err;
         }
       }
-      if (item === undefined) {
-        ctx.err.write(`Error: ${error}\n`);
-        code = 1;
-        continue;
-      }
-      found.push(item);
-    }
-    writeInspect(ctx, found, flagString(p, inspectSpec, 'format'));
-    return code;
+      throw new NotFoundError(type === '' ? `No such object: ${ref}` : `No such ${type}: ${ref}`);
+    };
+    return inspectEach(ctx, p.args, find, flagString(p, inspectSpec, 'format'));
   },
 };
 
@@ -286,20 +272,15 @@ export const containerInspectCmd: Command = {
   spec: containerInspectSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    const found: unknown[] = [];
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        found.push(await engine.inspectContainer(ref, { size: flagBool(p, containerInspectSpec, 'size') }));
-      } catch (err) {
-        ctx.err.write(
-          `Error: ${err instanceof NotFoundError ? `No such container: ${ref}` : (err as Error).message}\n`,
-        );
-        code = 1;
-      }
-    }
-    writeInspect(ctx, found, flagString(p, containerInspectSpec, 'format'));
-    return code;
+    const size = flagBool(p, containerInspectSpec, 'size');
+    return inspectEach(
+      ctx,
+      p.args,
+      (ref) => engine.inspectContainer(ref, { size }),
+      flagString(p, containerInspectSpec, 'format'),
+      (err, ref) =>
+        `Error: ${err instanceof NotFoundError ? `No such container: ${ref}` : (err as Error).message}`,
+    );
   },
 };
 

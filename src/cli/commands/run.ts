@@ -56,13 +56,10 @@ async function pullIfNeeded(
     if (present) return;
     ctx.err.write(`Unable to find image '${pc.create.image}' locally\n`);
   }
-  const { progressRenderer } = await import('../progress.ts');
-  const r = progressRenderer(ctx.err, quiet);
-  try {
-    await engine.pullImage(pc.create.image, { allTags: false, platform: pc.platform }, r.sink);
-  } finally {
-    r.done();
-  }
+  const { withProgress } = await import('../progress.ts');
+  await withProgress(ctx.err, quiet, (sink) =>
+    engine.pullImage(pc.create.image, { allTags: false, platform: pc.platform }, sink),
+  );
 }
 
 async function create(ctx: CliContext, engine: Engine, pc: ParsedCreate): Promise<string> {

@@ -5,7 +5,7 @@ import { BerthError } from '../../util/errors.ts';
 import type { CliContext } from '../context.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, UsageError } from '../flags.ts';
-import { progressRenderer } from '../progress.ts';
+import { withProgress } from '../progress.ts';
 import type { Command } from '../registry.ts';
 
 const contentTrustFlag = {
@@ -48,12 +48,8 @@ export const pullCmd: Command = {
     const allTags = flagBool(p, pullSpec, 'all-tags');
     const quiet = flagBool(p, pullSpec, 'quiet');
     const engine = await ctx.engine();
-    const progress = progressRenderer(ctx.out, quiet);
-    try {
-      await engine.pullImage(ref, { allTags, platform: flagString(p, pullSpec, 'platform') }, progress.sink);
-    } finally {
-      progress.done();
-    }
+    const platform = flagString(p, pullSpec, 'platform');
+    await withProgress(ctx.out, quiet, (sink) => engine.pullImage(ref, { allTags, platform }, sink));
     print(ctx, fullName(ref, allTags));
     return 0;
   },
@@ -85,12 +81,7 @@ export const pushCmd: Command = {
     const allTags = flagBool(p, pushSpec, 'all-tags');
     const quiet = flagBool(p, pushSpec, 'quiet');
     const engine = await ctx.engine();
-    const progress = progressRenderer(ctx.out, quiet);
-    try {
-      await engine.pushImage(ref, { allTags }, progress.sink);
-    } finally {
-      progress.done();
-    }
+    await withProgress(ctx.out, quiet, (sink) => engine.pushImage(ref, { allTags }, sink));
     if (quiet) print(ctx, fullName(ref, allTags));
     return 0;
   },

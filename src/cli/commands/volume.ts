@@ -1,11 +1,11 @@
 import { parseFilters } from '../../engine/filters.ts';
 import { InvalidArgumentError } from '../../util/errors.ts';
-import { humanSize } from '../../util/units.ts';
+import { eachArg, inspectEach } from '../batch.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, flagStrings } from '../flags.ts';
 import { renderList } from '../format/render.ts';
+import { printPruned, pruneConfirmed } from '../prune.ts';
 import type { Command } from '../registry.ts';
-import { confirm, writeInspect } from './image.ts';
 
 function keyValues(list: string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -137,18 +137,12 @@ export const volumeInspectCmd: Command = {
   spec: inspectSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    const found: unknown[] = [];
-    let code = 0;
-    for (const name of p.args) {
-      try {
-        found.push(await engine.volumeInspect(name));
-      } catch (err) {
-        ctx.err.write(`Error: ${(err as Error).message}\n`);
-        code = 1;
-      }
-    }
-    writeInspect(ctx, found, flagString(p, inspectSpec, 'format'));
-    return code;
+    return inspectEach(
+      ctx,
+      p.args,
+      (name) => engine.volumeInspect(name),
+      flagString(p, inspectSpec, 'format'),
+    );
   },
 };
 
@@ -167,17 +161,9 @@ export const volumeRmCmd: Command = {
   spec: rmSpec,
   async run(ctx, p) {
     const engine = await ctx.engine();
-    let code = 0;
-    for (const name of p.args) {
-      try {
-        await engine.volumeRemove(name, flagBool(p, rmSpec, 'force'));
-        print(ctx, name);
-      } catch (err) {
-        ctx.err.write(`Error response from daemon: ${(err as Error).message}\n`);
-        code = 1;
-      }
-    }
-    return code;
+    return eachArg(ctx, p.args, (name) => engine.volumeRemove(name, flagBool(p, rmSpec, 'force')), {
+      echo: true,
+    });
   },
 };
 
@@ -208,25 +194,13 @@ export const volumePruneCmd: Command = {
   spec: pruneSpec,
   async run(ctx, p) {
     const all = flagBool(p, pruneSpec, 'all');
-    if (
-      !flagBool(p, pruneSpec, 'force') &&
-      !(await confirm(
-        ctx,
-        all
-          ? 'WARNING! This will remove all local volumes not used by at least one container.'
-          : 'WARNING! This will remove anonymous local volumes not used by at least one container.',
-      ))
-    ) {
-      return 0;
-    }
+    const warning = all
+      ? 'WARNING! This will remove all local volumes not used by at least one container.'
+      : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
+    if (!(await pruneConfirmed(ctx, flagBool(p, pruneSpec, 'force'), warning))) return 0;
     const filters = parseFilters(flagStrings(p, pruneSpec, 'filter'), ['label', 'all']);
     const r = await (await ctx.engine()).volumePrune({ all, filters });
-    if (r.deleted.length) {
-      print(ctx, 'Deleted Volumes:');
-      for (const d of r.deleted) print(ctx, d);
-      print(ctx, '');
-    }
-    print(ctx, `Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
+    printPruned(ctx, 'Volumes', r.deleted, r.spaceReclaimed);
     return 0;
   },
 };
