@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/install.sh --no-run
 # Test peers: a reference registry and image tools (never runtime dependencies).
-PEERS=(docker-registry skopeo umoci iperf3 curl apache2-utils)
+PEERS=(docker-registry skopeo umoci iperf3 curl apache2-utils zstd)
 missing=()
 for p in "${PEERS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

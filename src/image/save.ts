@@ -6,6 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { type Pack, pack as tarPack } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
 import { BerthError, NotFoundError } from '../util/errors.ts';
+import { createZstdDecompress } from '../util/zstd.ts';
 import { canonicalName, familiarName, parseReference } from './reference.ts';
 import { sinkDrained, type TarHeader, type TarSink } from './tar-writer.ts';
 import type { Descriptor, ImageManifest, ImageRecord } from './types.ts';
@@ -214,9 +215,6 @@ async function prepareDocker(ctx: StoreContext, s: SavedImage): Promise<Prepared
     const stored = blobOf(ctx, l.blob, img, 'layer');
     const path = ctx.blobs.path(l.blob);
     const kind = compressionOf(path);
-    if (kind === 'zstd') {
-      throw new BerthError(`save: layer ${l.blob} is zstd-compressed, which Berth cannot decompress yet`);
-    }
     if (kind === 'none') {
       layers.push(stored);
       continue;
@@ -308,8 +306,10 @@ function compressionOf(path: string): 'gzip' | 'zstd' | 'none' {
   return 'none';
 }
 
+/** The layer blob at `path`, decompressed (gzip or zstd, by its magic bytes). */
 function gunzipped(path: string): Readable {
-  const gunzip = createGunzip({ chunkSize: 1 << 18 });
+  const gunzip =
+    compressionOf(path) === 'zstd' ? createZstdDecompress() : createGunzip({ chunkSize: 1 << 18 });
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   file.on('error', (err) => gunzip.destroy(err));
   return file.pipe(gunzip);
@@ -327,7 +327,7 @@ async function gunzipDigest(path: string): Promise<{ digest: string; size: numbe
     });
   } catch (err) {
     throw new BerthError(
-      `save: layer blob ${path} is not valid gzip data (${(err as Error).message}); pull the image again`,
+      `save: layer blob ${path} is not valid compressed data (${(err as Error).message}); pull the image again`,
     );
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };

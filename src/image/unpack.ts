@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { type Header, extract as tarExtract } from 'tar-stream';
 import { BerthError } from '../util/errors.ts';
 import { lsetxattr, mknod } from '../util/syscalls.ts';
+import { createZstdDecompress } from '../util/zstd.ts';
 import { cleanEntryName } from './tar-name.ts';
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -87,14 +88,10 @@ export async function unpackLayerFile(tarPath: string, dest: string): Promise<vo
   } finally {
     fs.closeSync(fd);
   }
-  if (n >= 4 && magic.readUInt32BE(0) === 0x28b52ffd) {
-    throw new BerthError(
-      `zstd layers are not supported yet (${tarPath}); pull an image whose layers are gzip-compressed`,
-    );
-  }
   const file = fs.createReadStream(tarPath, { highWaterMark: 1 << 20 });
-  if (n >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
-    const gunzip = createGunzip({ chunkSize: 1 << 18 });
+  const zstd = n >= 4 && magic.readUInt32BE(0) === 0x28b52ffd;
+  if (zstd || (n >= 2 && magic[0] === 0x1f && magic[1] === 0x8b)) {
+    const gunzip = zstd ? createZstdDecompress() : createGunzip({ chunkSize: 1 << 18 });
     // pipeline() forwards a read error from the file into gunzip, which unpackLayer watches.
     pipeline(file, gunzip, () => {});
     try {

@@ -29,6 +29,7 @@ import { withLock } from '../store/lock.ts';
 import { layersDir } from '../store/paths.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
 import { runPool } from '../util/pool.ts';
+import { createZstdDecompress } from '../util/zstd.ts';
 import { type FetchedManifest, INDEX_MEDIA_TYPES, RegistryClient, RegistryError } from './client.ts';
 import { blobInUse, recordBlobSources } from './push.ts';
 
@@ -268,11 +269,6 @@ function parseConfig(bytes: Buffer, name: string, layerCount: number): ImageConf
   return c;
 }
 
-function zstdDecompressor(): Transform | undefined {
-  const make = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  return typeof make === 'function' ? make() : undefined;
-}
-
 interface LayerJob {
   index: number;
   desc: Descriptor;
@@ -315,12 +311,6 @@ async function pullOne(
   if (platform && !INDEX_MEDIA_TYPES.includes(top.mediaType) && !platformMatches(config, platform)) {
     throw new BerthError(
       `image with reference ${name} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(config)}`,
-    );
-  }
-  const zstdLayer = layers.find((l) => l.mediaType.endsWith('+zstd'));
-  if (zstdLayer && !zstdDecompressor()) {
-    throw new BerthError(
-      `layer ${zstdLayer.digest} of ${name} is zstd-compressed: zstd layers are not supported yet (this Node.js has no zstd decompressor); pull a gzip variant of the image`,
     );
   }
 
@@ -528,17 +518,8 @@ function tarSide(
   const input = new PassThrough({ highWaterMark: 1 << 20 });
   let decompress: Transform;
   if (kind === 'gzip') decompress = zlib.createGunzip({ chunkSize: 1 << 18 });
-  else if (kind === 'zstd') {
-    const z = zstdDecompressor();
-    if (!z) {
-      input.destroy();
-      const err = new BerthError(
-        `layer ${desc.digest} is zstd-compressed: zstd layers are not supported yet (this Node.js has no zstd decompressor)`,
-      );
-      return { input, done: Promise.reject(err) };
-    }
-    decompress = z;
-  } else decompress = new PassThrough();
+  else if (kind === 'zstd') decompress = createZstdDecompress();
+  else decompress = new PassThrough();
   const hash = createHash('sha256');
   let size = 0;
   const hasher = new Transform({

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -413,7 +414,9 @@ describe('unpackLayerFile', () => {
     const gz = path.join(tmpDir('file'), 'layer.tar.gz');
     fs.writeFileSync(gz, gzipSync(tar));
     const zst = path.join(tmpDir('file'), 'layer.tar.zst');
-    fs.writeFileSync(zst, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
+    fs.writeFileSync(zst, execFileSync('zstd', ['-q', '-c'], { input: tar }));
+    const badZst = path.join(tmpDir('file'), 'bad.tar.zst');
+    fs.writeFileSync(badZst, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
 
     const d1 = tmpDir('plain');
     await unpackLayerFile(plain, d1);
@@ -421,7 +424,10 @@ describe('unpackLayerFile', () => {
     const d2 = tmpDir('gz');
     await unpackLayerFile(gz, d2);
     assert.equal(fs.readFileSync(path.join(d2, 'a/b'), 'utf8'), 'gz');
-    await assert.rejects(unpackLayerFile(zst, tmpDir('zst')), /zstd layers are not supported yet/);
+    const d3 = tmpDir('zst');
+    await unpackLayerFile(zst, d3);
+    assert.equal(fs.readFileSync(path.join(d3, 'a/b'), 'utf8'), 'gz');
+    await assert.rejects(unpackLayerFile(badZst, tmpDir('badzst')), BerthError);
 
     const corrupt = path.join(tmpDir('file'), 'corrupt.tar.gz');
     fs.writeFileSync(corrupt, gzipSync(tar).subarray(0, 30));
