@@ -13,6 +13,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 fi
+# The e2e tests share one store; start from an empty one, whatever an interrupted run left.
+export BERTH_TEST_ROOT=${BERTH_TEST_ROOT:-/var/tmp/berth-test/root} BERTH_TEST_RUNROOT=${BERTH_TEST_RUNROOT:-/run/berth-test}
+left=$(BERTH_ROOT=$BERTH_TEST_ROOT BERTH_RUNROOT=$BERTH_TEST_RUNROOT berth ps -aq 2>/dev/null || true)
+[ -z "$left" ] || BERTH_ROOT=$BERTH_TEST_ROOT BERTH_RUNROOT=$BERTH_TEST_RUNROOT berth rm -f $left >/dev/null 2>&1 || true
 npx biome check src test bench
 npx tsc -p tsconfig.json --noEmit
 # Node 20's --test does not expand globs: list the files ourselves.
