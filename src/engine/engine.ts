@@ -25,6 +25,8 @@ export interface PullOptions {
   /** os/arch[/variant]; default the host's. */
   platform?: string;
   allTags: boolean;
+  /** Delete compressed layer blobs once unpacked (BERTH_DROP_COMPRESSED=1 makes it the default). */
+  dropCompressed?: boolean;
 }
 
 export interface PushOptions {

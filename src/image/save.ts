@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { type Pack, pack as tarPack } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
+import { ensureBlob } from '../registry/refetch.ts';
 import { BerthError, NotFoundError } from '../util/errors.ts';
 import { createZstdDecompress } from '../util/zstd.ts';
 import { canonicalName, familiarName, parseReference } from './reference.ts';
@@ -212,6 +213,7 @@ async function prepareDocker(ctx: StoreContext, s: SavedImage): Promise<Prepared
       layers.push(blobOf(ctx, l.diffId, img, 'layer'));
       continue;
     }
+    await ensureBlob(ctx, l.blob, img);
     const stored = blobOf(ctx, l.blob, img, 'layer');
     const path = ctx.blobs.path(l.blob);
     const kind = compressionOf(path);
@@ -252,6 +254,7 @@ async function prepareDocker(ctx: StoreContext, s: SavedImage): Promise<Prepared
 async function prepareOci(ctx: StoreContext, s: SavedImage): Promise<Prepared> {
   const { img } = s;
   const config = blobOf(ctx, img.id, img, 'config');
+  for (const l of img.layers) await ensureBlob(ctx, l.blob, img);
   const layers = img.layers.map((l) => blobOf(ctx, l.blob, img, 'layer'));
   const stored = storedManifest(ctx, img);
   const same =

@@ -32,6 +32,7 @@ import { runPool } from '../util/pool.ts';
 import { createZstdDecompress } from '../util/zstd.ts';
 import { type FetchedManifest, INDEX_MEDIA_TYPES, RegistryClient, RegistryError } from './client.ts';
 import { blobInUse, recordBlobSources } from './push.ts';
+import { dropCompressedByDefault, isCompressedLayer } from './refetch.ts';
 
 /** Layers downloaded at once, as docker's default max-concurrent-downloads (3) give or take one. */
 const PARALLEL_LAYERS = 4;
@@ -131,8 +132,9 @@ export async function pullImage(
   const ref = parseReference(reference);
   const platform = o.platform ? parsePlatform(o.platform) : undefined;
   const client = new RegistryClient(ref.domain);
+  const drop = o.dropCompressed ?? dropCompressedByDefault();
   if (!o.allTags) {
-    const r = await pullOne(ctx, client, ref, platform, progress).catch((err: unknown) => {
+    const r = await pullOne(ctx, client, ref, platform, drop, progress).catch((err: unknown) => {
       throw accessError(err, ref);
     });
     progress({
@@ -150,7 +152,7 @@ export async function pullImage(
   const ids: string[] = [];
   let fresh = false;
   for (const tag of tags) {
-    const r = await pullOne(ctx, client, { ...ref, tag, digest: undefined }, platform, progress).catch(
+    const r = await pullOne(ctx, client, { ...ref, tag, digest: undefined }, platform, drop, progress).catch(
       (err: unknown) => {
         throw accessError(err, ref);
       },
@@ -295,6 +297,7 @@ async function pullOne(
   client: RegistryClient,
   ref: ImageRef,
   platform: Platform | undefined,
+  drop: boolean,
   progress: ProgressSink,
 ): Promise<{ id: string; fresh: boolean }> {
   const canonical = canonicalName(ref);
@@ -320,7 +323,8 @@ async function pullOne(
   layers.forEach((desc, index) => {
     const chainId = chains[index]!;
     const known = knownLayerSize(ctx, chainId);
-    if (ctx.layers.has(chainId) && ctx.blobs.has(desc.digest) && known !== undefined) {
+    // With drop on, an unpacked layer is all that is wanted: its blob may well have been dropped.
+    if (ctx.layers.has(chainId) && (ctx.blobs.has(desc.digest) || drop) && known !== undefined) {
       sizes[index] = known;
       progress({ id: short(desc.digest), status: 'Already exists' });
     } else {
@@ -409,10 +413,32 @@ async function pullOne(
     }
   });
   recordBlobSources(ctx, client.domain, repo, [configDesc.digest, ...layers.map((l) => l.digest)]);
+  if (drop) await withLock(ctx.paths, 'registry', () => dropCompressed(ctx, layers));
   for (const job of jobs) progress({ id: short(job.desc.digest), status: 'Pull complete' });
   progress({ status: `Digest: ${top.digest}` });
   const downloaded = [...results.values()].some((r) => r.downloaded);
   return { id: record.id, fresh: downloaded || before?.id !== record.id };
+}
+
+/**
+ * Deletes the compressed blobs of layers now unpacked and verified, so the image takes one copy on
+ * disk; blob_sources says where to fetch them again. A blob some image uses as an uncompressed
+ * layer, or as its config or manifest, is the layer itself and stays.
+ */
+function dropCompressed(ctx: StoreContext, layers: Descriptor[]): void {
+  const images = ctx.images.list();
+  for (const d of layers) {
+    if (!isCompressedLayer(d.mediaType) || !ctx.blobs.has(d.digest)) continue;
+    const needed = images.some(
+      (img) =>
+        img.id === d.digest ||
+        img.manifestDigest === d.digest ||
+        img.layers.some(
+          (l) => l.diffId === d.digest || (l.blob === d.digest && !isCompressedLayer(l.mediaType)),
+        ),
+    );
+    if (!needed) ctx.blobs.delete(d.digest);
+  }
 }
 
 /** Deletes blobs a failed pull brought in, unless an image refers to them. */

@@ -8,6 +8,7 @@ import type { Database } from '../store/db.ts';
 import { BerthError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { runPool } from '../util/pool.ts';
 import { INDEX_MEDIA_TYPES, pushScope, RegistryClient, RegistryError } from './client.ts';
+import { ensureBlob } from './refetch.ts';
 
 /** Layers uploaded at once (docker's max-concurrent-uploads is 5). */
 const PARALLEL_UPLOADS = 4;
@@ -63,6 +64,13 @@ export function blobSources(
     )
     .pluck()
     .all(digest, registry, exceptRepo, MOUNT_CANDIDATES) as string[];
+}
+
+/** Every registry repository known to hold a blob, most recently seen first. */
+export function blobOrigins(ctx: StoreContext, digest: string): Array<{ registry: string; repo: string }> {
+  return sourcesTable(ctx)
+    .prepare('SELECT registry, repo FROM blob_sources WHERE digest = ? ORDER BY seen DESC')
+    .all(digest) as Array<{ registry: string; repo: string }>;
 }
 
 /** Whether any stored image refers to the blob (as its config, its manifest or one of its layers). */
@@ -156,18 +164,20 @@ async function pushTag(
   const img = ctx.images.find(canonical);
   if (!img)
     throw new NotFoundError(`An image does not exist locally with the tag: ${familiarName(canonical)}`);
-  const m = manifestFor(ctx, img, familiarName(canonical));
-  for (const d of [m.config, ...m.layers]) {
-    if (!ctx.blobs.has(d.digest)) {
-      throw new BerthError(
-        `blob ${d.digest} of ${familiarName(canonical)} is missing from the local store; pull or load the image again before pushing it`,
-      );
-    }
+  const m = await manifestFor(ctx, img, familiarName(canonical));
+  // Layer blobs are not checked here: one dropped after unpack is fetched again (by ensureBlob)
+  // only when the registry lacks it and cannot mount it.
+  if (!ctx.blobs.has(m.config.digest)) {
+    throw new BerthError(
+      `blob ${m.config.digest} of ${familiarName(canonical)} is missing from the local store; pull or load the image again before pushing it`,
+    );
   }
   const layers = [...new Map(m.layers.map((l) => [l.digest, l])).values()];
   for (const l of layers) progress({ id: short(l.digest), status: 'Preparing' });
-  await runPool(layers, PARALLEL_UPLOADS, (l) => pushBlob(ctx, client, ref.path, l.digest, progress, true));
-  await pushBlob(ctx, client, ref.path, m.config.digest, progress, false);
+  await runPool(layers, PARALLEL_UPLOADS, (l) =>
+    pushBlob(ctx, client, ref.path, img, l.digest, progress, true),
+  );
+  await pushBlob(ctx, client, ref.path, img, m.config.digest, progress, false);
   const digest = await client.putManifest(ref.path, ref.tag!, m.mediaType, m.bytes);
   recordBlobSources(ctx, client.domain, ref.path, [m.config.digest, ...layers.map((l) => l.digest)]);
   progress({ status: `${ref.tag}: digest: ${digest} size: ${m.bytes.length}` });
@@ -177,6 +187,7 @@ async function pushBlob(
   ctx: StoreContext,
   client: RegistryClient,
   repo: string,
+  img: ImageRecord,
   digest: string,
   progress: ProgressSink,
   show: boolean,
@@ -207,6 +218,7 @@ async function pushBlob(
     location = r.location;
     break;
   }
+  await ensureBlob(ctx, digest, img);
   location ??= await client.startUpload(repo);
   const path = ctx.blobs.path(digest);
   const size = ctx.blobs.size(digest);
@@ -230,7 +242,7 @@ async function pushBlob(
  * The manifest to push: the stored one, byte for byte, when it describes this image; otherwise
  * one made from the image's layer records (and stored, so that the image keeps that digest).
  */
-function manifestFor(ctx: StoreContext, img: ImageRecord, name: string): PushManifest {
+async function manifestFor(ctx: StoreContext, img: ImageRecord, name: string): Promise<PushManifest> {
   if (ctx.blobs.has(img.manifestDigest)) {
     const bytes = readFileSync(ctx.blobs.path(img.manifestDigest));
     let json: Partial<ImageManifest> & { manifests?: unknown };
@@ -254,6 +266,8 @@ function manifestFor(ctx: StoreContext, img: ImageRecord, name: string): PushMan
       `the config blob of ${name} (${img.id}) is missing from the local store; load the image again`,
     );
   }
+  // The manifest needs each blob's size: a blob dropped after unpack comes back first.
+  for (const l of img.layers) await ensureBlob(ctx, l.blob, img);
   const docker =
     img.layers.length > 0 && img.layers.every((l) => l.mediaType.startsWith('application/vnd.docker.'));
   const manifest: ImageManifest = {

@@ -15,11 +15,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import type BetterSqlite3 from 'better-sqlite3';
 import { goArch } from '../../src/image/types.ts';
 import {
   BERTH,
@@ -319,6 +321,78 @@ describe('push and pull against docker-registry', () => {
     assert.match(readFileSync(reg.logFile, 'utf8'), /mount=sha256/, 'the registry was asked to mount');
 
     assert.equal(ok(['push', '-q', mounted]), `${mounted}\n`);
+  });
+
+  test('pull --drop-compressed keeps one copy; push and save fetch the dropped blob again', async () => {
+    const root = join(scratch, 'drop-root');
+    const env = { BERTH_ROOT: root };
+    const copied = `${reg.host}/acc/copied:1`;
+    const original = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${copied}`])) as {
+      config: { digest: string };
+      layers: Array<{ digest: string; mediaType: string }>;
+    };
+    const blobFile = (d: string) => join(root, 'blobs', 'sha256', d.slice(7));
+    const gzLayers = original.layers.map((l) => l.digest);
+    assert.ok(original.layers.every((l) => l.mediaType.endsWith('.gzip')));
+
+    ok(['pull', '--drop-compressed', copied], { env });
+    for (const d of gzLayers) assert.ok(!existsSync(blobFile(d)), `compressed blob ${d} was dropped`);
+    assert.ok(existsSync(blobFile(original.config.digest)), 'the config blob is kept');
+    assert.ok(existsSync(blobFile(copiedDigest)), 'the manifest blob is kept');
+    const chain = (inspectImage(copied, env).RootFS as { Layers: string[] }).Layers[0]!;
+    assert.ok(existsSync(layerDirOf(chain, root)), 'the unpacked layer is there');
+    assert.equal(ok(['run', '--rm', copied, 'echo', 'ok'], { env }), 'ok\n');
+
+    // save writes layers uncompressed: the dropped blob comes back from the registry to be read.
+    const saved = join(scratch, 'dropped.tar');
+    ok(['save', '-o', saved, copied], { env });
+    const entries = execFileSync('tar', ['-tf', saved], { encoding: 'utf8' });
+    assert.match(entries, /^manifest\.json$/m);
+    for (const d of gzLayers) assert.ok(existsSync(blobFile(d)), `save fetched ${d} again`);
+    const loadRoot = { BERTH_ROOT: join(scratch, 'drop-load-root') };
+    ok(['load', '-i', saved], { env: loadRoot });
+    assert.equal(ok(['run', '--rm', copied, 'cat', '/marker'], { env: loadRoot }), marker);
+
+    // Pulled again with the flag, the layer already exists and the blob goes once more.
+    const again = ok(['pull', '--drop-compressed', copied], { env });
+    assert.match(again, /^[a-f0-9]{12}: Already exists$/m);
+    for (const d of gzLayers) assert.ok(!existsSync(blobFile(d)));
+
+    // Another repository of the same registry: the layer is mounted, the digest unchanged.
+    const sameReg = `${reg.host}/acc/dropped:1`;
+    ok(['tag', copied, sameReg], { env });
+    assert.equal(pushedDigest(ok(['push', sameReg], { env }), '1').digest, copiedDigest);
+
+    // A registry without the layer: the blob is fetched again from acc/copied and uploaded as it was.
+    const reg2 = await startRegistry();
+    const other = `${reg2.host}/acc/dropped:2`;
+    ok(['tag', copied, other], { env });
+    const out = ok(['push', other], { env });
+    assert.match(out, /^[a-f0-9]{12}: Pushed$/m);
+    assert.equal(pushedDigest(out, '2').digest, copiedDigest);
+    const pushed = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${other}`])) as {
+      layers: Array<{ digest: string }>;
+    };
+    assert.deepEqual(
+      pushed.layers.map((l) => l.digest),
+      gzLayers,
+    );
+
+    // Dropped again and every known source gone: the error names the blob and says why.
+    ok(['pull', '--drop-compressed', copied], { env });
+    for (const d of gzLayers) assert.ok(!existsSync(blobFile(d)));
+    const db = new (createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3)(
+      join(root, 'berth.db'),
+    );
+    db.prepare('DELETE FROM blob_sources').run();
+    db.close();
+    const lonely = `${reg2.host}/acc/empty:1`;
+    ok(['tag', copied, lonely], { env });
+    ok(['rmi', copied, sameReg, other], { env });
+    assertFails(
+      b(['save', '-o', join(scratch, 'lonely.tar'), lonely], { env }),
+      new RegExp(`blob ${gzLayers[0]} .*was dropped after unpack and no registry holds it`),
+    );
   });
 
   test('pull by digest records the digest name', () => {

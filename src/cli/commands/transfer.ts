@@ -36,6 +36,11 @@ const pullSpec: CommandSpec = {
       description: 'Download all tagged images in the repository',
     },
     { ...contentTrustFlag },
+    {
+      name: 'drop-compressed',
+      kind: 'bool',
+      description: 'Delete compressed layer blobs after unpack (fetched again when pushing or saving)',
+    },
     { name: 'platform', kind: 'string', description: 'Set platform if server is multi-platform capable' },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress verbose output' },
   ],
@@ -49,7 +54,10 @@ export const pullCmd: Command = {
     const quiet = flagBool(p, pullSpec, 'quiet');
     const engine = await ctx.engine();
     const platform = flagString(p, pullSpec, 'platform');
-    await withProgress(ctx.out, quiet, (sink) => engine.pullImage(ref, { allTags, platform }, sink));
+    const dropCompressed = flagBool(p, pullSpec, 'drop-compressed') || undefined;
+    await withProgress(ctx.out, quiet, (sink) =>
+      engine.pullImage(ref, { allTags, platform, dropCompressed }, sink),
+    );
     print(ctx, fullName(ref, allTags));
     return 0;
   },
