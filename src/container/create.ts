@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { StoreContext } from '../engine/context.ts';
 import type { ImageRecord } from '../image/types.ts';
 import { initContainerNetworks, validateNetworking } from '../network/attach.ts';
 import { containerDir } from '../store/paths.ts';
-import { BerthError, InvalidArgumentError } from '../util/errors.ts';
+import { BerthError, ConflictError, InvalidArgumentError } from '../util/errors.ts';
 import { removeAnonymousVolumes, resolveMounts } from '../volume/container-mounts.ts';
 import { randomName, validateName } from './names.ts';
 import { selectRuntime } from './runtime.ts';
@@ -156,7 +156,7 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
     state: initialState(runtime.name),
   };
   try {
-    ctx.containers.insert(record);
+    insertWithName(ctx, record, !o.name);
   } catch (err) {
     // A refused container (e.g. a name conflict) must not leave its anonymous volumes behind.
     removeAnonymousVolumes(ctx, record);
@@ -172,4 +172,20 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
   }
   mkdirSync(containerDir(ctx.paths, id), { recursive: true, mode: 0o700 });
   return record;
+}
+
+/**
+ * A generated name can collide with a concurrent create; like docker, retry with
+ * a fresh name and then a numeric suffix rather than failing the user's run.
+ */
+function insertWithName(ctx: StoreContext, record: ContainerRecord, generated: boolean): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      ctx.containers.insert(record);
+      return;
+    } catch (err) {
+      if (!generated || !(err instanceof ConflictError) || attempt >= 10) throw err;
+      record.name = attempt < 3 ? randomName() : `${randomName()}${randomInt(10)}`;
+    }
+  }
 }
