@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import type { AttachIO } from '../container/attach.ts';
 import type { CreateOptions } from '../container/create.ts';
 import type { ExecHandle, ExecOptions } from '../container/exec.ts';
@@ -149,6 +150,10 @@ export interface Engine {
   networkPrune(filters: Filters): Promise<string[]>;
   networkConnect(network: string, container: string, o: { aliases: string[]; ip?: string }): Promise<void>;
   networkDisconnect(network: string, container: string, force: boolean): Promise<void>;
+
+  /** Builds a Dockerfile; tags the result with `o.tags`. */
+  build(o: BuildOptions, progress: BuildProgressSink): Promise<BuildResult>;
+  pruneBuildCache(o: BuildCachePruneOptions): Promise<{ deleted: string[]; spaceReclaimed: number }>;
 
   /** Called by conmon when a container exits: records the exit, applies --rm and restart policies. */
   containerExited(ref: string): Promise<void>;

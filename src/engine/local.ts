@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
+import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import { type AttachIO, connectAttach, preloadAttach, relayAttach } from '../container/attach.ts';
 import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
 import { conmonRotates, conmonVersion } from '../container/conmon.ts';
@@ -603,6 +604,16 @@ export class LocalEngine implements Engine {
     } catch (err) {
       if (!force) throw err;
     }
+  }
+
+  async build(o: BuildOptions, progress: BuildProgressSink): Promise<BuildResult> {
+    const { runBuild } = await import('../build/build.ts');
+    return runBuild(this.ctx, o, progress);
+  }
+
+  async pruneBuildCache(o: BuildCachePruneOptions): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    const { pruneBuildCache } = await import('../build/build.ts');
+    return pruneBuildCache(this.ctx, o);
   }
 
   async containerExited(ref: string): Promise<void> {
