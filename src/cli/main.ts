@@ -28,12 +28,15 @@ Run 'berth COMMAND --help' for more information on a command.
 
 interface Globals {
   paths: StorePaths;
+  /** `--host`/`-H`, else BERTH_HOST, else DOCKER_HOST: the CLI is then a client of that engine. */
+  host?: string;
   rest: string[];
 }
 
 /** Global options come before the command, as in docker. */
 function parseGlobals(argv: string[]): Globals {
   const paths = defaultPaths();
+  let host = process.env.BERTH_HOST || process.env.DOCKER_HOST || undefined;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -49,11 +52,12 @@ function parseGlobals(argv: string[]): Globals {
     };
     if (name === '--root') paths.root = value();
     else if (name === '--runroot') paths.runroot = value();
+    else if (name === '--host' || name === '-H') host = value();
     else if (name === '--log-level' || name === '-l') value();
     else if (name === '-D' || name === '--debug') continue;
     else break;
   }
-  return { paths, rest: argv.slice(i) };
+  return { paths, host, rest: argv.slice(i) };
 }
 
 function commandWords(argv: string[]): string {
@@ -61,7 +65,7 @@ function commandWords(argv: string[]): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { paths, rest } = parseGlobals(argv);
+  const { paths, host, rest } = parseGlobals(argv);
   const first = rest[0];
   if (first === '-v' || first === '--version' || first === 'version') {
     process.stdout.write(`Berth version ${VERSION}\n`);
@@ -94,6 +98,11 @@ async function main(argv: string[]): Promise<number> {
     out: process.stdout,
     err: process.stderr,
     async engine() {
+      // The engine's own helpers (conmon's exit command, monitors, the server) always act locally.
+      if (!engine && host && !/^(serve|container (cleanup|healthcheck-monitor)|system service)$/.test(key)) {
+        const { RemoteEngine } = await import('../engine/remote.ts');
+        engine = new RemoteEngine(host);
+      }
       if (!engine) {
         const { LocalEngine } = await import('../engine/local.ts');
         engine = new LocalEngine(paths);

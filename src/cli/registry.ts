@@ -25,12 +25,23 @@ const archive = () => import('./commands/archive.ts');
 const fs = () => import('./commands/container-fs.ts');
 const volume = () => import('./commands/volume.ts');
 const network = () => import('./commands/network.ts');
+const build = () => import('./commands/build.ts');
+const serve = () => import('./commands/serve.ts');
+const events = () => import('./commands/events.ts');
+const compose = () => import('./commands/compose.ts');
+const registryServer = () => import('./commands/registry-server.ts');
+const health = () => import('./commands/health.ts');
 
 /**
  * Every command, by the words that name it. Modules load lazily so a command pays only for its own code.
  * Top-level shortcuts (`ps`, `rmi`, …) and management forms (`container ls`, `image rm`, …) share entries.
  */
 export const COMMANDS: Record<string, Loader> = {
+  build: from(build, 'buildCmd'),
+  'image build': from(build, 'buildCmd'),
+  'builder build': from(build, 'buildCmd'),
+  'builder prune': from(build, 'builderPruneCmd'),
+  'buildx prune': from(build, 'builderPruneCmd'),
   import: from(image, 'importCmd'),
   'image import': from(image, 'importCmd'),
   images: from(image, 'imagesCmd'),
@@ -72,6 +83,8 @@ export const COMMANDS: Record<string, Loader> = {
   'container unpause': from(life, 'unpauseCmd'),
   'container prune': from(life, 'containerPruneCmd'),
   'container cleanup': from(life, 'cleanupCmd'),
+  'container healthcheck-monitor': from(health, 'healthcheckMonitorCmd'),
+  'healthcheck run': from(health, 'healthcheckRunCmd'),
 
   ps: from(observe, 'psCmd'),
   'container ls': from(observe, 'psCmd'),
@@ -131,4 +144,14 @@ export const COMMANDS: Record<string, Loader> = {
   'container exec': from(exec, 'execCmd'),
   attach: from(exec, 'attachCmd'),
   'container attach': from(exec, 'attachCmd'),
+
+  serve: from(serve, 'serveCmd'),
+  events: from(events, 'eventsCmd'),
+  'system events': from(events, 'eventsCmd'),
+
+  'registry serve': from(registryServer, 'registryServeCmd'),
+  'registry gc': from(registryServer, 'registryGcCmd'),
+
+  // `compose` reads its own options (-f, -p, …), then dispatches its subcommands itself.
+  compose: from(compose, 'composeCmd'),
 };

@@ -1,6 +1,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
+import { containerAttributes, recordEvent } from '../engine/events.ts';
 import { detachContainerNetworks, hasNetworkState } from '../network/attach.ts';
 import { tryWithLock, withLock } from '../store/lock.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
@@ -94,12 +95,14 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
     };
     return next;
   });
+  recordEvent(ctx.db, 'container', 'die', id, containerAttributes(c, { exitCode: String(exitCode) }));
   if (c.config.host.autoRemove && c.state.status !== 'removing') {
     removeContainerFiles(ctx, id);
     rmSync(f.run, { recursive: true, force: true });
     rmSync(join(f.exitDir, id), { force: true });
     ctx.containers.delete(id);
     removeAnonymousVolumes(ctx, c);
+    recordEvent(ctx.db, 'container', 'destroy', id, containerAttributes(c));
     return {};
   }
   const delayMs = restartDelay(updated, ranMs);

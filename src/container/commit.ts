@@ -23,7 +23,7 @@ import { rootfsDirs } from './rootfs.ts';
 import type { ContainerRecord } from './types.ts';
 
 /** The digest of a tar with no entries (two zero blocks): docker's marker of an empty layer. */
-const EMPTY_TAR_DIGEST = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
+export const EMPTY_TAR_DIGEST = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
 /**
  * `berth commit`: the container's upper dir becomes a new layer on top of its image, and the
@@ -74,7 +74,7 @@ export async function commitContainer(ctx: StoreContext, ref: string, o: CommitO
 }
 
 /** Packs the upper dir (overlay whiteouts as OCI ones) into the blob store; the digest is the diff ID. */
-async function storeLayer(ctx: StoreContext, upper: string): Promise<{ digest: string; size: number }> {
+export async function storeLayer(ctx: StoreContext, upper: string): Promise<{ digest: string; size: number }> {
   const tar = new PassThrough({ highWaterMark: 1 << 20 });
   const stored = ctx.blobs.putStream(tar);
   try {
@@ -88,7 +88,7 @@ async function storeLayer(ctx: StoreContext, upper: string): Promise<{ digest: s
 }
 
 /** docker's layer media types have OCI equivalents; the manifest written here is an OCI one. */
-function ociMediaType(t: string): string {
+export function ociMediaType(t: string): string {
   if (t === MediaTypes.dockerLayerGzip) return MediaTypes.ociLayerGzip;
   if (t === 'application/vnd.docker.image.rootfs.diff.tar') return MediaTypes.ociLayer;
   return t;

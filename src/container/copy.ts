@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Header, extract as tarExtract } from 'tar-stream';
 import type { StoreContext } from '../engine/context.ts';
-import type { PathStat } from '../engine/engine.ts';
+import type { CopyFromOptions, PathStat } from '../engine/engine.ts';
 import { cleanEntryName } from '../image/tar-name.ts';
 import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
 import { lsetxattr, mknod } from '../util/syscalls.ts';
@@ -487,7 +487,7 @@ export async function copyFromContainer(
   ref: string,
   path: string,
   out: NodeJS.WritableStream,
-  o: { followLink: boolean },
+  o: CopyFromOptions,
 ): Promise<PathStat> {
   const cp = containerPath(path);
   return withContainerRoot(ctx, ref, async (root) => {
@@ -521,6 +521,7 @@ export async function copyFromContainer(
           mtime: st.mtime.toISOString(),
           linkTarget,
         };
+        if (o.onStat?.(stat) === false) return stat;
         await writeTar(out, async (w) => {
           if (r.name === null) await w.directory(r.dirFd, cp.name);
           else await w.entry(r.dirFd, r.name, cp.name);

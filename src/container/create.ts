@@ -6,6 +6,7 @@ import { initContainerNetworks, validateNetworking } from '../network/attach.ts'
 import { containerDir } from '../store/paths.ts';
 import { BerthError, ConflictError, InvalidArgumentError } from '../util/errors.ts';
 import { removeAnonymousVolumes, resolveMounts } from '../volume/container-mounts.ts';
+import { type HealthConfig, mergeHealthcheck, validateHealthcheck } from './health-config.ts';
 import { randomName, validateName } from './names.ts';
 import { selectRuntime } from './runtime.ts';
 import { type ContainerConfig, type ContainerRecord, type HostConfig, initialState } from './types.ts';
@@ -33,6 +34,10 @@ export interface CreateOptions {
   /** --expose, as `port/proto`; published ports are exposed too. */
   exposedPorts?: string[];
   host: Partial<HostConfig>;
+  /** The user's healthcheck (--health-* flags, API Config.Healthcheck); merged over the image's. */
+  healthcheck?: HealthConfig;
+  /** See ContainerConfig.rootfsLayers. */
+  rootfsLayers?: { chainId: string; blob: string }[];
 }
 
 export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
@@ -105,6 +110,7 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
   const host: HostConfig = { ...defaultHostConfig(), ...o.host };
   validateHostConfig(host);
   validateNetworking(ctx, host);
+  validateHealthcheck(o.healthcheck);
   const runtime = selectRuntime(host.runtime || undefined);
   const ic = img.config.config ?? {};
   const entrypoint =
@@ -121,6 +127,7 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
   host.mounts = resolveMounts(ctx, img, host.mounts, o.volumesFrom ?? []);
   let env = mergeEnv(ic.Env ?? [], o.env);
   if (!env.some((e) => e.startsWith('PATH='))) env = [`PATH=${DEFAULT_PATH}`, ...env];
+  const healthcheck = mergeHealthcheck(ic.Healthcheck as HealthConfig | undefined, o.healthcheck);
   const config: ContainerConfig = {
     image: o.image,
     imageId: img.id,
@@ -144,7 +151,9 @@ export function createContainer(ctx: StoreContext, img: ImageRecord, o: CreateOp
         ...Object.keys(host.portBindings ?? {}),
       ]),
     ],
+    ...(healthcheck ? { healthcheck } : {}),
     host: { ...host, runtime: runtime.name },
+    ...(o.rootfsLayers ? { rootfsLayers: o.rootfsLayers } : {}),
   };
   const record: ContainerRecord = {
     id,

@@ -4,6 +4,7 @@ import type { ContainerSummary } from '../engine/types.ts';
 import { hostConfigNetworking, networkSettings, summaryNetworks, summaryPorts } from '../network/inspect.ts';
 import { humanDuration } from '../util/units.ts';
 import { modeString } from '../volume/mount-spec.ts';
+import { healthJson, healthText } from './health-state.ts';
 import { containerFiles } from './paths.ts';
 import { rootfsDirs } from './rootfs.ts';
 import { type ContainerRecord, ZERO_TIME } from './types.ts';
@@ -23,7 +24,7 @@ export function statusText(c: ContainerRecord): string {
   const s = c.state;
   switch (s.status) {
     case 'running':
-      return `Up ${humanDuration(sinceMs(s.startedAt))}`;
+      return `Up ${humanDuration(sinceMs(s.startedAt))}${s.health ? ` (${healthText(s.health)})` : ''}`;
     case 'paused':
       return `Up ${humanDuration(sinceMs(s.startedAt))} (Paused)`;
     case 'restarting':
@@ -133,6 +134,7 @@ export function inspectContainer(
       Error: s.error,
       StartedAt: s.startedAt,
       FinishedAt: s.finishedAt,
+      ...(s.health ? { Health: healthJson(s.health) } : {}),
     },
     Image: c.imageId,
     ResolvConfPath: `${f.bundle}/resolv.conf`,
@@ -204,6 +206,7 @@ export function inspectContainer(
       StdinOnce: cfg.stdinOnce,
       Env: cfg.env,
       Cmd: cfg.cmd,
+      ...(cfg.healthcheck ? { Healthcheck: cfg.healthcheck } : {}),
       Image: cfg.image,
       Volumes: null,
       WorkingDir: cfg.workingDir,

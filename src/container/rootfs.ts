@@ -29,10 +29,14 @@ export function isMounted(path: string): boolean {
 export async function mountRootfs(ctx: StoreContext, c: ContainerRecord): Promise<string> {
   const dirs = rootfsDirs(ctx, c.id);
   if (isMounted(dirs.merged)) return dirs.merged;
-  const img = ctx.images.get(c.imageId);
-  if (!img) throw new Error(`image ${c.imageId} of container ${c.name} is gone`);
+  let layers = c.config.rootfsLayers;
+  if (!layers) {
+    const img = ctx.images.get(c.imageId);
+    if (!img) throw new Error(`image ${c.imageId} of container ${c.name} is gone`);
+    layers = img.layers;
+  }
   const lowers: string[] = [];
-  for (const l of img.layers) lowers.push(await ctx.layers.ensure(l.chainId, ctx.blobs.path(l.blob)));
+  for (const l of layers) lowers.push(await ctx.layers.ensure(l.chainId, ctx.blobs.path(l.blob)));
   if (lowers.length === 0) {
     // overlayfs needs a lower directory even for an image without layers.
     const empty = join(layersDir(ctx.paths), 'empty');

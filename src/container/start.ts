@@ -11,6 +11,8 @@ import { cleanupContainer } from './cleanup.ts';
 import { CreateError, launchConmon } from './conmon.ts';
 import { writeEtcFiles } from './etc-files.ts';
 import { removeExitFile } from './exit-file.ts';
+import { launchHealthMonitor } from './health.ts';
+import { startingHealth } from './health-state.ts';
 import { buildSpec, serializeSpec } from './oci-spec.ts';
 import { containerFiles } from './paths.ts';
 import { mountRootfs, unmountRootfs } from './rootfs.ts';
@@ -179,7 +181,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
     } catch {
       // conmon writes its pid file before forking; a missing one only costs us liveness checks
     }
-    return ctx.containers.update(c.id, (s) => ({
+    const started = ctx.containers.update(c.id, (s) => ({
       ...s,
       status: 'running',
       pid: handle.pid,
@@ -187,7 +189,10 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       startedAt,
       manuallyStopped: false,
       runtime: runtime.name,
+      health: startingHealth(cfg.healthcheck, s.health),
     }));
+    launchHealthMonitor(ctx, started);
+    return started;
   } catch (err) {
     await runtimeExec(runtime, f.runtimeState, ['delete', '--force', c.id]).catch(() => undefined);
     await detachContainerNetworks(ctx, c.id).catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { MountSpec } from '../volume/mount-spec.ts';
+import type { HealthConfig } from './health-config.ts';
 
 /** What a container was created with: docker's Config and HostConfig, reduced to what Berth applies. */
 export interface RestartPolicy {
@@ -48,7 +49,11 @@ export interface ContainerConfig {
   stopSignal: string;
   stopTimeout: number; // seconds
   exposedPorts: string[];
+  /** The effective healthcheck (image's merged with the --health-* flags), docker's shape. */
+  healthcheck?: HealthConfig;
   host: HostConfig;
+  /** A build step's container: its root is these layers (bottom first), not a stored image's. */
+  rootfsLayers?: { chainId: string; blob: string }[];
 }
 
 export interface HostConfig {
@@ -119,6 +124,22 @@ export interface ContainerState {
   runtime: string;
   /** While `restarting`: the back-off before the next start. */
   restartDelayMs?: number;
+  /** docker's State.Health: set on the first start of a container with a healthcheck. */
+  health?: HealthState;
+}
+
+export interface HealthLogEntry {
+  start: string;
+  end: string;
+  exitCode: number;
+  output: string;
+}
+
+export interface HealthState {
+  status: 'starting' | 'healthy' | 'unhealthy';
+  failingStreak: number;
+  /** The last results, oldest first. */
+  log: HealthLogEntry[];
 }
 
 export interface ContainerRecord {

@@ -3,12 +3,16 @@ import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResu
 import type { AttachIO } from '../container/attach.ts';
 import type { CreateOptions } from '../container/create.ts';
 import type { ExecHandle, ExecOptions } from '../container/exec.ts';
+import type { HealthcheckRunResult } from '../container/health-state.ts';
 import type { LogEntry, LogOptions } from '../container/logs.ts';
 import type { TopResult } from '../container/top.ts';
 import type { ImportOptions } from '../image/import.ts';
 import type { NetworkCreateOptions, NetworkInspect } from '../network/types.ts';
+import type { Credentials } from '../registry/credentials.ts';
 import type { VolumeInfo } from '../volume/volume-ops.ts';
+import type { EventMessage, EventQuery } from './events.ts';
 import type { ProgressSink } from './progress.ts';
+import type { DiskUsage } from './system.ts';
 import type {
   ContainerSummary,
   HistoryItem,
@@ -28,10 +32,14 @@ export interface PullOptions {
   allTags: boolean;
   /** Delete compressed layer blobs once unpacked (BERTH_DROP_COMPRESSED=1 makes it the default). */
   dropCompressed?: boolean;
+  /** Credentials for this pull only (the API's X-Registry-Auth); default: the stored ones. */
+  auth?: Credentials;
 }
 
 export interface PushOptions {
   allTags: boolean;
+  /** Credentials for this push only (the API's X-Registry-Auth); default: the stored ones. */
+  auth?: Credentials;
 }
 
 export interface CommitOptions {
@@ -55,6 +63,12 @@ export interface PathStat {
   mode: number;
   mtime: string;
   linkTarget: string;
+}
+
+export interface CopyFromOptions {
+  followLink: boolean;
+  /** Called with the path's stat before any tar byte is written; returning false skips the tar (HEAD). */
+  onStat?: (stat: PathStat) => boolean | undefined;
 }
 
 export interface Filters {
@@ -127,7 +141,7 @@ export interface Engine {
     ref: string,
     path: string,
     out: NodeJS.WritableStream,
-    o: { followLink: boolean },
+    o: CopyFromOptions,
   ): Promise<PathStat>;
   /** Extracts the tar `input` into directory `path` inside the container. */
   copyToContainer(ref: string, path: string, input: Readable, o: { copyUidGid: boolean }): Promise<void>;
@@ -157,4 +171,13 @@ export interface Engine {
 
   /** Called by conmon when a container exits: records the exit, applies --rm and restart policies. */
   containerExited(ref: string): Promise<void>;
+  /** Runs a container's healthcheck once and records the result (podman's `healthcheck run`). */
+  healthcheckRun(ref: string): Promise<HealthcheckRunResult>;
+
+  /** docker's event stream: past events from `since`, then new ones until `until` or `signal`. */
+  events(q: EventQuery, signal?: AbortSignal): AsyncIterable<EventMessage>;
+  /** `GET /info`. */
+  systemInfo(): Promise<Record<string, unknown>>;
+  /** `GET /system/df`. */
+  systemDf(): Promise<DiskUsage>;
 }

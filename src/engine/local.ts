@@ -9,6 +9,7 @@ import { type CreateOptions, createContainer } from '../container/create.ts';
 import { writeResize } from '../container/ctl.ts';
 import { type ExecHandle, type ExecOptions, execInContainer } from '../container/exec.ts';
 import { readExitFile, waitExitFile } from '../container/exit-file.ts';
+import { type HealthcheckRunResult, healthStatus } from '../container/health-state.ts';
 import { inspectContainer, summarize } from '../container/inspect.ts';
 import { type LogEntry, type LogOptions, readLogs } from '../container/logs.ts';
 import { containerFiles } from '../container/paths.ts';
@@ -28,10 +29,19 @@ import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '
 import { parseTimestamp } from '../util/units.ts';
 import type { VolumeInfo } from '../volume/volume-ops.ts';
 import { openContext, type StoreContext } from './context.ts';
+import {
+  containerAttributes,
+  type EventMessage,
+  type EventQuery,
+  lastExitCode,
+  readEvents,
+  recordEvent,
+} from './events.ts';
 import type {
   AttachHandle,
   ChangeItem,
   CommitOptions,
+  CopyFromOptions,
   Engine,
   Filters,
   PathStat,
@@ -41,6 +51,7 @@ import type {
 } from './engine.ts';
 import { globMatch, matchLabels } from './filters.ts';
 import type { ProgressSink } from './progress.ts';
+import { type DiskUsage, systemInfo } from './system.ts';
 import type {
   ContainerSummary,
   HistoryItem,
@@ -64,7 +75,9 @@ export class LocalEngine implements Engine {
 
   async importImage(source: Readable, o: ImportOptions): Promise<string> {
     const { importImage } = await import('../image/import.ts');
-    return (await importImage(this.ctx, source, o)).id;
+    const id = (await importImage(this.ctx, source, o)).id;
+    recordEvent(this.ctx.db, 'image', 'import', id, { name: id });
+    return id;
   }
 
   async listImages(o: { all: boolean; filters: Filters }): Promise<ImageSummary[]> {
@@ -107,10 +120,16 @@ export class LocalEngine implements Engine {
     const ref = parseReference(target);
     if (ref.digest) throw new BerthError(`refusing to create a tag with a digest reference: ${target}`);
     this.ctx.images.tag(img.id, canonicalName(ref));
+    recordEvent(this.ctx.db, 'image', 'tag', img.id, { name: familiarName(canonicalName(ref)) });
   }
 
   async removeImage(ref: string, o: { force: boolean; noPrune: boolean }): Promise<ImageDeleteItem[]> {
-    return removeImage(this.ctx, ref, o.force, o.noPrune);
+    const items = removeImage(this.ctx, ref, o.force, o.noPrune);
+    for (const i of items) {
+      if (i.Untagged) recordEvent(this.ctx.db, 'image', 'untag', i.Untagged, { name: i.Untagged });
+      if (i.Deleted) recordEvent(this.ctx.db, 'image', 'delete', i.Deleted, { name: i.Deleted });
+    }
+    return items;
   }
 
   async imageHistory(ref: string): Promise<HistoryItem[]> {
@@ -145,6 +164,7 @@ export class LocalEngine implements Engine {
     }
     img = this.ctx.images.mustFind(img.id);
     const c = createContainer(this.ctx, img, o);
+    recordEvent(this.ctx.db, 'container', 'create', c.id, containerAttributes(c));
     const warnings: string[] = [];
     if (c.config.host.log.maxFile > 1 && !conmonRotates()) {
       warnings.push(
@@ -166,26 +186,93 @@ export class LocalEngine implements Engine {
   async startContainer(ref: string, attach?: AttachIO): Promise<AttachHandle | undefined> {
     const c = this.ctx.containers.mustFind(ref);
     let handle: AttachHandle | undefined;
-    if (attach) preloadAttach();
-    await startContainer(this.ctx, c.id, {
-      consoleSize: attach?.consoleSize,
-      beforeStart: attach
-        ? async (path) => {
-            const sock = await connectAttach(path);
-            handle = this.attachHandle(c.id, relayAttach(sock, attach));
-          }
-        : undefined,
+    const waiting = [...(this.pendingAttach.get(c.id) ?? [])];
+    if (attach || waiting.length) preloadAttach();
+    const before = c.state.status;
+    const started = await startContainer(this.ctx, c.id, {
+      consoleSize: attach?.consoleSize ?? waiting.find((w) => w.io.consoleSize)?.io.consoleSize,
+      beforeStart:
+        attach || waiting.length
+          ? async (path) => {
+              if (attach) handle = this.attachHandle(c.id, relayAttach(await connectAttach(path), attach));
+              // Attaches made before the start (docker run's order) are connected before the process runs.
+              await Promise.all(waiting.map((w) => w.connect(path)));
+            }
+          : undefined,
     });
+    if (before !== 'running' && before !== 'paused' && started.state.status === 'running')
+      recordEvent(this.ctx.db, 'container', 'start', c.id, containerAttributes(c));
     return handle;
   }
 
+  /** Attaches made to a container that is not running yet, connected by the next start. */
+  private readonly pendingAttach = new Map<string, Set<PendingAttach>>();
+
   async attachContainer(ref: string, io: AttachIO): Promise<AttachHandle> {
     const c = this.ctx.containers.mustFind(ref);
-    if (c.state.status !== 'running') {
+    recordEvent(this.ctx.db, 'container', 'attach', c.id, containerAttributes(c));
+    if (c.state.status === 'running' || c.state.status === 'paused') {
+      const sock = await connectAttach(containerFiles(this.ctx.paths, c.id).attach());
+      return this.attachHandle(c.id, relayAttach(sock, io));
+    }
+    if (c.state.status !== 'created' && c.state.status !== 'exited' && c.state.status !== 'restarting') {
       throw new ConflictError('You cannot attach to a stopped container, start it first');
     }
-    const sock = await connectAttach(containerFiles(this.ctx.paths, c.id).attach());
-    return this.attachHandle(c.id, relayAttach(sock, io));
+    return this.attachBeforeStart(c.id, io);
+  }
+
+  /**
+   * docker's API attaches before it starts (`docker run`, `start -a`): the attach waits for the
+   * start. A start in this process connects it before the process runs; a start elsewhere (another
+   * berth process) is noticed by polling and connected as soon as the container runs.
+   */
+  private attachBeforeStart(id: string, io: AttachIO): AttachHandle {
+    let session: ReturnType<typeof relayAttach> | undefined;
+    let closed = false;
+    let settle: (how: 'exited' | 'detached') => void = () => undefined;
+    const done = new Promise<'exited' | 'detached'>((resolve) => {
+      settle = resolve;
+    });
+    const set = this.pendingAttach.get(id) ?? new Set<PendingAttach>();
+    this.pendingAttach.set(id, set);
+    const forget = () => {
+      set.delete(entry);
+      if (set.size === 0 && this.pendingAttach.get(id) === set) this.pendingAttach.delete(id);
+      clearInterval(poll);
+    };
+    const entry: PendingAttach = {
+      io,
+      connect: async (path) => {
+        forget();
+        if (closed || session) return;
+        session = relayAttach(await connectAttach(path), io);
+        void session.done.then(settle);
+      },
+    };
+    set.add(entry);
+    const poll = setInterval(() => {
+      const cur = this.ctx.containers.get(id);
+      if (!cur) {
+        forget();
+        settle('exited');
+      } else if (cur.state.status === 'running' && !session) {
+        entry.connect(containerFiles(this.ctx.paths, id).attach()).catch(() => settle('exited'));
+      }
+    }, 200);
+    const ctl = containerFiles(this.ctx.paths, id).ctl;
+    return {
+      done,
+      resize: (rows, cols) => {
+        if (session) writeResize(ctl, rows, cols);
+        else io.consoleSize = { rows, cols };
+      },
+      close: () => {
+        closed = true;
+        forget();
+        if (session) session.close();
+        else settle('detached');
+      },
+    };
   }
 
   async resizeContainer(ref: string, rows: number, cols: number): Promise<void> {
@@ -196,7 +283,8 @@ export class LocalEngine implements Engine {
   async waitContainer(ref: string, condition: 'not-running' | 'next-exit' | 'removed'): Promise<WaitResult> {
     const c = this.ctx.containers.mustFind(ref);
     const f = containerFiles(this.ctx.paths, c.id);
-    if (condition !== 'next-exit' && !isActive(c)) {
+    // A container that has not run yet is removed only after it runs (`docker run --rm` waits first).
+    if (condition !== 'next-exit' && !isActive(c) && !(condition === 'removed' && c.state.status === 'created')) {
       if (condition === 'removed') return this.waitRemoved(c);
       return { StatusCode: c.state.exitCode };
     }
@@ -211,7 +299,8 @@ export class LocalEngine implements Engine {
       if (code === undefined) {
         const now = this.ctx.containers.get(c.id);
         if (!now || (!isActive(now) && now.state.cleanedGeneration >= now.state.generation)) {
-          return { StatusCode: now?.state.exitCode ?? c.state.exitCode };
+          // Removed meanwhile (--rm by conmon's exit command): its exit is in the event log.
+          return { StatusCode: now?.state.exitCode ?? lastExitCode(this.ctx.db, c.id) ?? c.state.exitCode };
         }
         if (now.state.status === 'running' && !pidAlive(now.state.conmonPid)) {
           await cleanupContainer(this.ctx, c.id, { force: true });
@@ -231,20 +320,24 @@ export class LocalEngine implements Engine {
   }
 
   async stopContainer(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
-    await stopContainer(this.ctx, ref, timeoutSec, signal);
+    const c = await stopContainer(this.ctx, ref, timeoutSec, signal);
+    recordEvent(this.ctx.db, 'container', 'stop', c.id, containerAttributes(c));
   }
 
   async restartContainer(ref: string, timeoutSec?: number): Promise<void> {
     const c = await stopContainer(this.ctx, ref, timeoutSec);
     await startContainer(this.ctx, c.id);
+    recordEvent(this.ctx.db, 'container', 'restart', c.id, containerAttributes(c));
   }
 
   async killContainer(ref: string, signal: string): Promise<void> {
-    await killContainer(this.ctx, ref, signal);
+    const c = await killContainer(this.ctx, ref, signal);
+    recordEvent(this.ctx.db, 'container', 'kill', c.id, containerAttributes(c, { signal }));
   }
 
   async removeContainer(ref: string, o: { force: boolean; volumes: boolean }): Promise<void> {
-    await removeContainer(this.ctx, ref, o);
+    const c = await removeContainer(this.ctx, ref, o);
+    recordEvent(this.ctx.db, 'container', 'destroy', c.id, containerAttributes(c));
   }
 
   async renameContainer(ref: string, name: string): Promise<void> {
@@ -261,6 +354,13 @@ export class LocalEngine implements Engine {
       );
     }
     this.ctx.containers.rename(c.id, newName);
+    recordEvent(
+      this.ctx.db,
+      'container',
+      'rename',
+      c.id,
+      containerAttributes({ ...c, name: newName }, { oldName: `/${c.name}` }),
+    );
   }
 
   async pauseContainer(ref: string): Promise<void> {
@@ -284,6 +384,7 @@ export class LocalEngine implements Engine {
       ]);
       this.ctx.containers.update(c.id, (s) => ({ ...s, status: pause ? 'paused' : 'running' }));
     });
+    recordEvent(this.ctx.db, 'container', pause ? 'pause' : 'unpause', c.id, containerAttributes(c));
   }
 
   async listContainers(o: {
@@ -325,6 +426,10 @@ export class LocalEngine implements Engine {
           c.state.startedAt !== ZERO_TIME &&
           exitCodes.includes(c.state.exitCode),
       );
+    const badHealth = f.health?.find((h) => !['starting', 'healthy', 'unhealthy', 'none'].includes(h));
+    if (badHealth !== undefined)
+      throw new InvalidArgumentError(`Unrecognised filter value for health: ${badHealth}`);
+    if (f.health) list = list.filter((c) => f.health!.includes(healthStatus(c)));
     if (f.ancestor) {
       const ids = new Set(f.ancestor.map((a) => this.ctx.images.find(a)?.id ?? a));
       list = list.filter((c) => ids.has(c.imageId));
@@ -365,7 +470,19 @@ export class LocalEngine implements Engine {
   }
 
   async execContainer(ref: string, o: ExecOptions, io: AttachIO): Promise<ExecHandle> {
-    return execInContainer(this.ctx, ref, o, io);
+    const c = this.ctx.containers.mustFind(ref);
+    const h = await execInContainer(this.ctx, ref, o, io);
+    const cmd = o.cmd.join(' ');
+    const attrs = containerAttributes(c, { execID: h.execId });
+    recordEvent(this.ctx.db, 'container', `exec_create: ${cmd}`, c.id, attrs);
+    recordEvent(this.ctx.db, 'container', `exec_start: ${cmd}`, c.id, attrs);
+    if (!o.detach)
+      h.exitCode.then(
+        (code) =>
+          recordEvent(this.ctx.db, 'container', 'exec_die', c.id, { ...attrs, exitCode: String(code) }),
+        () => undefined,
+      );
+    return h;
   }
 
   async topContainer(ref: string, psArgs: string[]): Promise<TopResult> {
@@ -424,6 +541,7 @@ export class LocalEngine implements Engine {
       const { sizeRw } = await import('../container/inspect.ts');
       spaceReclaimed += sizeRw(this.ctx, c.id);
       await removeContainer(this.ctx, c.id, { force: false, volumes: false });
+      recordEvent(this.ctx.db, 'container', 'destroy', c.id, containerAttributes(c));
       deleted.push(c.id);
     }
     return { deleted, spaceReclaimed };
@@ -433,12 +551,16 @@ export class LocalEngine implements Engine {
 
   async pullImage(ref: string, o: PullOptions, progress: ProgressSink): Promise<string[]> {
     const { pullImage } = await import('../registry/pull.ts');
-    return pullImage(this.ctx, ref, o, progress);
+    const ids = await pullImage(this.ctx, ref, o, progress);
+    const name = familiarName(canonicalName(parseReference(ref)));
+    for (const id of ids) recordEvent(this.ctx.db, 'image', 'pull', name, { name, id });
+    return ids;
   }
 
   async pushImage(ref: string, o: PushOptions, progress: ProgressSink): Promise<void> {
     const { pushImage } = await import('../registry/push.ts');
     await pushImage(this.ctx, ref, o, progress);
+    recordEvent(this.ctx.db, 'image', 'push', ref, { name: ref });
   }
 
   async login(server: string, username: string, password: string): Promise<string> {
@@ -458,11 +580,17 @@ export class LocalEngine implements Engine {
   ): Promise<void> {
     const { saveImages } = await import('../image/save.ts');
     await saveImages(this.ctx, refs, out, o);
+    for (const r of refs) recordEvent(this.ctx.db, 'image', 'save', r, { name: r });
   }
 
   async loadImages(input: Readable, progress: ProgressSink): Promise<string[]> {
     const { loadImages } = await import('../image/load.ts');
-    return loadImages(this.ctx, input, progress);
+    const lines = await loadImages(this.ctx, input, progress);
+    for (const l of lines) {
+      const name = l.replace(/^Loaded image( ID)?: /, '');
+      recordEvent(this.ctx.db, 'image', 'load', name, { name });
+    }
+    return lines;
   }
 
   async exportContainer(ref: string, out: NodeJS.WritableStream): Promise<void> {
@@ -484,7 +612,7 @@ export class LocalEngine implements Engine {
     ref: string,
     path: string,
     out: NodeJS.WritableStream,
-    o: { followLink: boolean },
+    o: CopyFromOptions,
   ): Promise<PathStat> {
     const { copyFromContainer } = await import('../container/copy.ts');
     return copyFromContainer(this.ctx, ref, path, out, o);
@@ -508,7 +636,9 @@ export class LocalEngine implements Engine {
   ): Promise<VolumeInfo> {
     const { volumeInfo } = await import('../volume/volume-ops.ts');
     const n = name || randomBytes(32).toString('hex');
-    return volumeInfo(this.ctx, this.ctx.volumes.create(n, { ...o, anonymous: !name }));
+    const v = volumeInfo(this.ctx, this.ctx.volumes.create(n, { ...o, anonymous: !name }));
+    recordEvent(this.ctx.db, 'volume', 'create', v.Name, { driver: v.Driver });
+    return v;
   }
 
   async volumeList(filters: Filters): Promise<VolumeInfo[]> {
@@ -534,6 +664,7 @@ export class LocalEngine implements Engine {
     const { removeVolume } = await import('../volume/volume-ops.ts');
     if (force && !this.ctx.volumes.get(name)) return;
     removeVolume(this.ctx, name, force);
+    recordEvent(this.ctx.db, 'volume', 'destroy', name, { driver: 'local' });
   }
 
   async volumePrune(o: {
@@ -564,7 +695,9 @@ export class LocalEngine implements Engine {
 
   async networkCreate(o: NetworkCreateOptions): Promise<string> {
     const { createNetworkOp } = await import('../network/manage.ts');
-    return createNetworkOp(this.ctx, o);
+    const id = await createNetworkOp(this.ctx, o);
+    recordEvent(this.ctx.db, 'network', 'create', id, { name: o.name, type: 'bridge' });
+    return id;
   }
 
   async networkList(filters: Filters): Promise<NetworkInspect[]> {
@@ -581,6 +714,7 @@ export class LocalEngine implements Engine {
   async networkRemove(ref: string): Promise<void> {
     const { removeNetwork } = await import('../network/manage.ts');
     removeNetwork(this.ctx, ref);
+    recordEvent(this.ctx.db, 'network', 'destroy', ref, { name: ref, type: 'bridge' });
   }
 
   async networkPrune(filters: Filters): Promise<string[]> {
@@ -595,12 +729,24 @@ export class LocalEngine implements Engine {
   ): Promise<void> {
     const { connectOp } = await import('../network/manage.ts');
     await connectOp(this.ctx, network, container, o);
+    const c = this.ctx.containers.find(container);
+    recordEvent(this.ctx.db, 'network', 'connect', network, {
+      name: network,
+      type: 'bridge',
+      container: c?.id ?? container,
+    });
   }
 
   async networkDisconnect(network: string, container: string, force: boolean): Promise<void> {
     const { disconnectOp } = await import('../network/manage.ts');
     try {
       await disconnectOp(this.ctx, network, container);
+      const c = this.ctx.containers.find(container);
+      recordEvent(this.ctx.db, 'network', 'disconnect', network, {
+        name: network,
+        type: 'bridge',
+        container: c?.id ?? container,
+      });
     } catch (err) {
       if (!force) throw err;
     }
@@ -608,12 +754,17 @@ export class LocalEngine implements Engine {
 
   async build(o: BuildOptions, progress: BuildProgressSink): Promise<BuildResult> {
     const { runBuild } = await import('../build/build.ts');
-    return runBuild(this.ctx, o, progress);
+    return runBuild(this.ctx, this, o, progress);
   }
 
   async pruneBuildCache(o: BuildCachePruneOptions): Promise<{ deleted: string[]; spaceReclaimed: number }> {
     const { pruneBuildCache } = await import('../build/build.ts');
     return pruneBuildCache(this.ctx, o);
+  }
+
+  async healthcheckRun(ref: string): Promise<HealthcheckRunResult> {
+    const { healthcheckRun } = await import('../container/health.ts');
+    return healthcheckRun(this.ctx, ref);
   }
 
   async containerExited(ref: string): Promise<void> {
@@ -643,6 +794,47 @@ export class LocalEngine implements Engine {
       }
     }
   }
+
+  // ---- system ----
+
+  events(q: EventQuery, signal?: AbortSignal): AsyncIterable<EventMessage> {
+    return readEvents(this.ctx.db, q, signal);
+  }
+
+  async systemInfo(): Promise<Record<string, unknown>> {
+    await reconcile(this.ctx);
+    const containers = this.ctx.containers.list().map((c) => ({ State: c.state.status }));
+    return systemInfo(this.ctx.paths.root, { containers, images: this.ctx.images.list().length });
+  }
+
+  async systemDf(): Promise<DiskUsage> {
+    const { volumeInfo } = await import('../volume/volume-ops.ts');
+    const { volumeUsers } = await import('../volume/container-mounts.ts');
+    const { execFileSync } = await import('node:child_process');
+    const images = await this.listImages({ all: true, filters: {} });
+    const containers = await this.listContainers({ all: true, size: true, filters: {} });
+    const volumes = this.ctx.volumes.list().map((v) => {
+      let size = -1;
+      try {
+        size = Number(
+          execFileSync('du', ['-sb', this.ctx.volumes.dataDir(v.name)], { encoding: 'utf8' }).split('\t')[0],
+        );
+      } catch {
+        // docker reports -1 when the size is unknown
+      }
+      return {
+        ...volumeInfo(this.ctx, v),
+        UsageData: { Size: size, RefCount: volumeUsers(this.ctx, v.name).length },
+      };
+    });
+    const layersSize = this.ctx.images.list().reduce((n, i) => n + i.size, 0);
+    return { LayersSize: layersSize, Images: images, Containers: containers, Volumes: volumes, BuildCache: [] };
+  }
+}
+
+interface PendingAttach {
+  io: AttachIO;
+  connect(attachSocket: string): Promise<void>;
 }
 
 /** docker's container states, the values `ps --filter status=` accepts. */

@@ -1,3 +1,4 @@
+import { parseHealthcheckInstruction } from '../container/health-config.ts';
 import { InvalidArgumentError } from '../util/errors.ts';
 import type { ImageRuntimeConfig } from './types.ts';
 
@@ -45,6 +46,9 @@ export function applyChanges(config: ImageRuntimeConfig, changes: readonly strin
       case 'VOLUME':
         out.Volumes = { ...out.Volumes };
         for (const v of rest.startsWith('[') ? jsonArray(rest) : rest.split(/\s+/)) out.Volumes[v] = {};
+        break;
+      case 'HEALTHCHECK':
+        out.Healthcheck = parseHealthcheckInstruction(rest);
         break;
       case 'ONBUILD':
         out.OnBuild = [...(out.OnBuild ?? []), rest];

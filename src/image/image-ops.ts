@@ -1,3 +1,4 @@
+import { buildCacheBlobs } from '../build/cache.ts';
 import type { StoreContext } from '../engine/context.ts';
 import type { HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary } from '../engine/types.ts';
 import { ConflictError, NotFoundError } from '../util/errors.ts';
@@ -133,6 +134,8 @@ function deleteImage(ctx: StoreContext, img: ImageRecord, noPrune: boolean): Ima
     blobs.delete(other.manifestDigest);
     for (const l of other.layers) blobs.delete(l.blob);
   }
+  // The build cache keeps its layers after the image built from them is gone, as BuildKit's does.
+  for (const b of buildCacheBlobs(ctx)) blobs.delete(b);
   for (const b of blobs) ctx.blobs.delete(b);
   if (!noPrune && img.parent) {
     const parent = ctx.images.get(img.parent);

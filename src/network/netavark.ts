@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBinary } from '../container/runtime.ts';
+import { withFileLock } from '../store/lock.ts';
 import type { StorePaths } from '../store/paths.ts';
 import { BerthError } from '../util/errors.ts';
-import { flock, LOCK_EX, LOCK_UN } from '../util/syscalls.ts';
 import type { NetworkRecord, PortMapping } from './types.ts';
 
 /**
@@ -118,17 +118,7 @@ async function run(
   nsPath: string,
   o: NetavarkOptions,
 ): Promise<string> {
-  const fd = openSync(HOST_LOCK, 'w');
-  try {
-    flock(fd, LOCK_EX);
-    return await runUnlocked(paths, verb, nsPath, o);
-  } finally {
-    try {
-      flock(fd, LOCK_UN);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  return withFileLock(HOST_LOCK, () => runUnlocked(paths, verb, nsPath, o));
 }
 
 /** Runs netavark with the options on stdin; its stdout is JSON, its stderr the error it reports. */

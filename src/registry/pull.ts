@@ -131,7 +131,7 @@ export async function pullImage(
 ): Promise<string[]> {
   const ref = parseReference(reference);
   const platform = o.platform ? parsePlatform(o.platform) : undefined;
-  const client = new RegistryClient(ref.domain);
+  const client = new RegistryClient(ref.domain, { credentials: o.auth });
   const drop = o.dropCompressed ?? dropCompressedByDefault();
   if (!o.allTags) {
     const r = await pullOne(ctx, client, ref, platform, drop, progress).catch((err: unknown) => {

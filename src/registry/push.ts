@@ -133,7 +133,7 @@ export async function pushImage(
       );
     }
   }
-  const client = new RegistryClient(ref.domain);
+  const client = new RegistryClient(ref.domain, { credentials: o.auth });
   progress({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
   for (const tag of tags) {
     await pushTag(ctx, client, { ...ref, tag }, progress).catch((err: unknown) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CreateOptions } from '../../container/create.ts';
+import { durationNs, type HealthConfig, healthFromFlags } from '../../container/health-config.ts';
 import type { HostConfig, PortBinding, RestartPolicy } from '../../container/types.ts';
 import type { PullPolicy } from '../../engine/engine.ts';
 import { parsePublish } from '../../network/ports.ts';
@@ -29,6 +30,37 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'env', short: 'e', kind: 'stringArray', description: 'Set environment variables' },
   { name: 'env-file', kind: 'stringArray', description: 'Read in a file of environment variables' },
+  { name: 'health-cmd', kind: 'string', description: 'Command to run to check health' },
+  {
+    name: 'health-interval',
+    kind: 'string',
+    valueName: 'duration',
+    description: 'Time between running the check (ms|s|m|h) (default 0s)',
+  },
+  {
+    name: 'health-retries',
+    kind: 'int',
+    description: 'Consecutive failures needed to report unhealthy',
+  },
+  {
+    name: 'health-start-interval',
+    kind: 'string',
+    valueName: 'duration',
+    description: 'Time between running the check during the start period (ms|s|m|h) (default 0s)',
+  },
+  {
+    name: 'health-start-period',
+    kind: 'string',
+    valueName: 'duration',
+    description:
+      'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)',
+  },
+  {
+    name: 'health-timeout',
+    kind: 'string',
+    valueName: 'duration',
+    description: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)',
+  },
   { name: 'hostname', short: 'h', kind: 'string', description: 'Container host name' },
   {
     name: 'init',
@@ -49,6 +81,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   },
   { name: 'mount', kind: 'stringArray', description: 'Attach a filesystem mount to the container' },
   { name: 'name', kind: 'string', description: 'Assign a name to the container' },
+  { name: 'no-healthcheck', kind: 'bool', description: 'Disable any container-specified HEALTHCHECK' },
   {
     name: 'network',
     kind: 'stringArray',
@@ -258,6 +291,30 @@ function networking(p: ParsedArgs, spec: CommandSpec): Partial<HostConfig> {
   return out;
 }
 
+/** A pflag Duration flag: Go's duration syntax, in nanoseconds; undefined when not given. */
+function flagDurationNs(p: ParsedArgs, spec: CommandSpec, name: string): number | undefined {
+  const v = flagString(p, spec, name);
+  if (v === undefined) return undefined;
+  try {
+    return durationNs(v);
+  } catch (err) {
+    throw new InvalidArgumentError(`invalid argument "${v}" for "--${name}" flag: ${(err as Error).message}`);
+  }
+}
+
+/** --health-* and --no-healthcheck, as the docker CLI turns them into Config.Healthcheck. */
+function healthcheckFlags(p: ParsedArgs, spec: CommandSpec): HealthConfig | undefined {
+  return healthFromFlags({
+    cmd: flagString(p, spec, 'health-cmd'),
+    interval: flagDurationNs(p, spec, 'health-interval'),
+    timeout: flagDurationNs(p, spec, 'health-timeout'),
+    startPeriod: flagDurationNs(p, spec, 'health-start-period'),
+    startInterval: flagDurationNs(p, spec, 'health-start-interval'),
+    retries: flagInt(p, spec, 'health-retries'),
+    none: flagBool(p, spec, 'no-healthcheck'),
+  });
+}
+
 export interface ParsedCreate {
   create: CreateOptions;
   pull: PullPolicy;
@@ -360,6 +417,7 @@ export function createOptionsFrom(p: ParsedArgs, spec: CommandSpec): ParsedCreat
       }),
       host,
       volumesFrom: flagStrings(p, spec, 'volumes-from'),
+      healthcheck: healthcheckFlags(p, spec),
     },
     pull,
     platform: flagString(p, spec, 'platform'),
