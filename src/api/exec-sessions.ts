@@ -26,14 +26,26 @@ const KEEP_MS = 10 * 60 * 1000;
 export class ExecSessions {
   private readonly sessions = new Map<string, ExecSession>();
 
-  create(containerId: string, o: Omit<ExecSession, 'id' | 'containerId' | 'running' | 'started' | 'exitCode'>): ExecSession {
-    const s: ExecSession = { id: randomBytes(32).toString('hex'), containerId, running: false, started: false, exitCode: null, ...o };
+  create(
+    containerId: string,
+    o: Omit<ExecSession, 'id' | 'containerId' | 'running' | 'started' | 'exitCode'>,
+  ): ExecSession {
+    const s: ExecSession = {
+      id: randomBytes(32).toString('hex'),
+      containerId,
+      running: false,
+      started: false,
+      exitCode: null,
+      ...o,
+    };
     this.sessions.set(s.id, s);
     return s;
   }
 
   get(id: string): ExecSession {
-    const s = this.sessions.get(id) ?? [...this.sessions.values()].find((x) => id.length >= 12 && x.id.startsWith(id));
+    const s =
+      this.sessions.get(id) ??
+      [...this.sessions.values()].find((x) => id.length >= 12 && x.id.startsWith(id));
     if (!s) throw new NotFoundError(`No such exec instance: ${id}`);
     return s;
   }

@@ -22,7 +22,8 @@ export function streamWriter(out: NodeJS.WritableStream, stream: number, raw: bo
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       // A client that went away drops the output; the container is not held up by it.
-      if (chunk.length === 0 || (out as NodeJS.WritableStream & { destroyed?: boolean }).destroyed) return cb();
+      if (chunk.length === 0 || (out as NodeJS.WritableStream & { destroyed?: boolean }).destroyed)
+        return cb();
       const ok = out.write(raw ? chunk : frame(stream, chunk));
       if (ok) cb();
       else out.once('drain', () => cb());
@@ -69,7 +70,9 @@ export function hijack(
       `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType(o.tty)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`,
     );
   } else {
-    socket.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType(o.tty)}\r\n${extra}Connection: close\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 200 OK\r\nContent-Type: ${contentType(o.tty)}\r\n${extra}Connection: close\r\n\r\n`,
+    );
   }
   const stdin = new PassThrough();
   if (upgraded) {

@@ -7,9 +7,9 @@ import type { Engine } from '../engine/engine.ts';
 import { API_VERSION, MIN_API_VERSION } from '../engine/system.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
 import { prepareUpgrade, upgradeBody } from './hijack.ts';
+import { registerBuildRoutes } from './routes/build.ts';
 import { registerContainerRoutes } from './routes/containers.ts';
 import { registerExecRoutes } from './routes/exec.ts';
-import { registerBuildRoutes } from './routes/build.ts';
 import { registerImageRoutes } from './routes/images.ts';
 import { registerNetworkRoutes } from './routes/networks.ts';
 import { registerSystemRoutes } from './routes/system.ts';
@@ -20,7 +20,6 @@ export interface ApiServer {
   /** Stops listening and drops open connections (attached clients too); containers keep running. */
   close(): Promise<void>;
 }
-
 
 /** Large enough for an image or build context; bodies of that kind are streamed, not buffered. */
 const BODY_LIMIT = 64 * 1024 * 1024;
@@ -70,7 +69,9 @@ export function buildApp(engine: Engine): FastifyInstance {
   });
   if (debug)
     app.addHook('onResponse', async (req, reply) => {
-      process.stderr.write(`${new Date().toISOString()} <- ${reply.statusCode} ${req.method} ${req.raw.url}\n`);
+      process.stderr.write(
+        `${new Date().toISOString()} <- ${reply.statusCode} ${req.method} ${req.raw.url}\n`,
+      );
     });
 
   // Clients send `Content-Type: application/json` with empty bodies (start, stop, …): that is no body.
@@ -93,10 +94,18 @@ export function buildApp(engine: Engine): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | BerthError | Error, _req, reply) => {
     // docker's client reads the message only when the type is exactly application/json (no charset).
-    reply.code(statusOf(err)).type('application/json').serializer(JSON.stringify).send({ message: err.message });
+    reply
+      .code(statusOf(err))
+      .type('application/json')
+      .serializer(JSON.stringify)
+      .send({ message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type('application/json').serializer(JSON.stringify).send({ message: `page not found: ${req.method} ${req.url}` });
+    reply
+      .code(404)
+      .type('application/json')
+      .serializer(JSON.stringify)
+      .send({ message: `page not found: ${req.method} ${req.url}` });
   });
 
   app.all('/__bad-version/:v', async (req) => {

@@ -6,7 +6,9 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** RFC 6455 §4.2.2: the accept key for a client's Sec-WebSocket-Key. */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
 }
 
 /** One unmasked server frame (FIN set) of `opcode`: 1 text, 2 binary, 8 close, 10 pong. */

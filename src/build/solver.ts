@@ -49,8 +49,6 @@ interface StageScope {
   args: Map<string, string>;
   /** CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
-  /** WORKDIRs not yet created on disk: the next layer step makes them. */
-  pendingDirs: string[];
   step: number;
   steps: number;
 }
@@ -100,7 +98,6 @@ export class Solver {
       state: cloneState(base.value),
       args: new Map(),
       cmdSet: false,
-      pendingDirs: [],
       step: 1,
       steps,
     };
@@ -121,11 +118,6 @@ export class Solver {
       await this.step(scope, ins, false).catch((err: unknown) => {
         throw atLine(err, ins);
       });
-    }
-    if (scope.pendingDirs.length > 0) {
-      await this.layerStep(scope, 'WORKDIR', [], null, () =>
-        changeLayers(this.ctx, scope.state.layers, async (root) => this.makePendingDirs(root, scope)),
-      );
     }
     return scope.state;
   }
@@ -239,11 +231,14 @@ export class Solver {
     return ins.flags.filter((x) => x.name === name).map((f) => this.expand(scope, ins, f.value ?? ''));
   }
 
-  /** Metadata steps: the config changes, history records the line, the cache keeps the time. */
+  /**
+   * Metadata steps: the config changes, history records the line (unless `createdBy` is null:
+   * BuildKit writes none for ONBUILD), the cache keeps the time.
+   */
   private meta(
     scope: StageScope,
     ins: Instruction,
-    createdBy: string,
+    createdBy: string | null,
     apply: () => void,
     parts: unknown[],
   ): void {
@@ -252,8 +247,9 @@ export class Solver {
     const hit = this.o.noCache ? undefined : this.cache.get(key);
     const created = hit?.created ?? new Date().toISOString();
     if (hit) this.cache.touch(key);
-    else this.cache.put({ key, diffId: '', size: 0, created, description: createdBy });
+    else this.cache.put({ key, diffId: '', size: 0, created, description: createdBy ?? ins.original });
     scope.state.key = key;
+    if (createdBy === null) return;
     addHistory(scope.state, {
       created,
       created_by: createdBy,
@@ -295,38 +291,38 @@ export class Solver {
         );
       }
       case 'ARG': {
-        const declared: string[] = [];
+        const values: Array<[string, string | null]> = [];
         for (const a of ins.args) {
           let v: string | undefined;
           if (Object.hasOwn(this.o.buildArgs, a.key)) v = this.o.buildArgs[a.key];
           else if (a.value !== undefined) v = this.expand(scope, ins, a.value);
           else v = this.plan.metaArgs.get(a.key) ?? this.plan.platformArgs.get(a.key);
-          if (v !== undefined) scope.args.set(a.key, v);
-          declared.push(a.value !== undefined ? `${a.key}=${a.value}` : a.key);
+          values.push([a.key, v ?? null]);
         }
         // An ARG changes no config, but its value reaches later RUN steps: it is part of the key.
-        const key = cacheKey(
-          scope.state.key,
-          'ARG',
-          ins.args.map((a) => [a.key, scope.args.get(a.key) ?? null]),
+        // History records the values used, as BuildKit's does.
+        return this.meta(
+          scope,
+          ins,
+          `ARG ${values.map(([k, v]) => (v === null ? k : `${k}=${v}`)).join(' ')}`,
+          () => {
+            for (const [k, v] of values) if (v !== null) scope.args.set(k, v);
+          },
+          values,
         );
-        scope.state.key = key;
-        return;
       }
       case 'WORKDIR': {
         const p = this.expand(scope, ins, ins.path);
         const dir = posix.resolve(rc.WorkingDir || '/', p);
         rc.WorkingDir = dir;
-        scope.step++;
-        await this.vertex(
-          `[${scope.stage.displayName} ${scope.step}/${scope.steps}] WORKDIR ${dir}`,
-          async () => ({
-            value: undefined,
-            cached: true,
-          }),
+        const label = `[${scope.stage.displayName} ${++scope.step}/${scope.steps}] WORKDIR ${dir}`;
+        if (dir === '/') return this.meta(scope, ins, 'WORKDIR /', () => {}, [dir]);
+        // BuildKit makes the directory (and its parents, owned by USER) as a step of its own;
+        // when it exists already the step adds no layer.
+        const user = rc.User ?? '';
+        return this.layerStep(scope, 'WORKDIR', [dir, user], { label, createdBy: `WORKDIR ${dir}` }, () =>
+          changeLayers(this.ctx, scope.state.layers, async (root) => makeDir(root, dir, user)),
         );
-        scope.pendingDirs.push(dir);
-        return this.meta(scope, ins, `WORKDIR ${dir}`, () => {}, [dir]);
       }
       case 'USER': {
         const u = this.expand(scope, ins, ins.user);
@@ -347,7 +343,7 @@ export class Solver {
         return this.meta(
           scope,
           ins,
-          `EXPOSE map[${ports.map((p) => `${p}:{}`).join(' ')}]`,
+          `EXPOSE [${ports.join(' ')}]`,
           () => {
             rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
             for (const p of ports) rc.ExposedPorts[p] = {};
@@ -424,7 +420,7 @@ export class Solver {
         return this.meta(
           scope,
           ins,
-          `SHELL ${goQuoteList(ins.args)}`,
+          `SHELL [${ins.args.join(' ')}]`,
           () => {
             rc.Shell = [...ins.args];
           },
@@ -435,7 +431,7 @@ export class Solver {
         return this.meta(
           scope,
           ins,
-          `HEALTHCHECK ${JSON.stringify(hc)}`,
+          `HEALTHCHECK ${goHealthcheck(hc)}`,
           () => {
             rc.Healthcheck = hc;
           },
@@ -446,7 +442,7 @@ export class Solver {
         return this.meta(
           scope,
           ins,
-          `ONBUILD ${ins.triggerText}`,
+          null,
           () => {
             rc.OnBuild = [...(rc.OnBuild ?? []), ins.triggerText];
           },
@@ -806,11 +802,20 @@ export class Solver {
       .join(' ');
     const shownArgs = [...rawSources, ins.dest].join(' ');
     const label = `[${scope.stage.displayName} ${++scope.step}/${scope.steps}] ${ins.kind} ${flagText ? `${flagText} ` : ''}${shownArgs}`;
-    const createdBy =
-      `${ins.kind} ${flagText ? `${flagText} ` : ''}${fromValue ? rawSources.join(' ') : shownArgs.split(' ').slice(0, -1).join(' ')} ${ins.dest} # buildkit`.replace(
-        / +/g,
-        ' ',
-      );
+    // BuildKit's history line: --chown/--chmod (never --from), the expanded sources (heredocs as
+    // <<NAME, after the paths), the expanded destination.
+    const historyFlags = [chownValue ? `--chown=${chownValue}` : '', chmodValue ? `--chmod=${chmodValue}` : ''];
+    const heredocWord = (w: string) => `<<${w.replace(/^<<-?/, '').replace(/^["']|["']$/g, '')}`;
+    const createdBy = [
+      ins.kind,
+      ...historyFlags,
+      ...srcWords.filter((w) => !w.startsWith('<<')),
+      ...srcWords.filter((w) => w.startsWith('<<')).map(heredocWord),
+      destWord,
+      '# buildkit',
+    ]
+      .filter(Boolean)
+      .join(' ');
     await this.layerStep(
       scope,
       ins.kind,
@@ -821,7 +826,6 @@ export class Solver {
           const items: CopyItem[] = [];
           for (const p of plans) items.push(...(await p(sroot)));
           return changeLayers(this.ctx, scope.state.layers, async (root) => {
-            this.makePendingDirs(root, scope);
             let owner = { uid: 0, gid: 0 };
             if (chownValue) {
               const u = resolveUser(root, chownValue);
@@ -847,21 +851,6 @@ export class Solver {
     );
   }
 
-  /** WORKDIRs made so far exist in the layer of the next step that writes files, as in BuildKit. */
-  private makePendingDirs(root: string, scope: StageScope): void {
-    if (scope.pendingDirs.length === 0) return;
-    const rootFd = openDir(root);
-    try {
-      const sc = new Scope(rootFd);
-      for (const d of scope.pendingDirs) {
-        // Through the scoped resolver: a WORKDIR under an image's symlink stays inside the root.
-        sc.resolve(d, { dir: true, mkdir: (fd, name) => fs.mkdirSync(fdPath(fd, name), 0o755) }).close();
-      }
-    } finally {
-      fs.closeSync(rootFd);
-    }
-  }
-
   /**
    * A step that may add a layer: on a cache hit its recorded layer is reused without running
    * anything; otherwise `exec` produces the change, which is stored and recorded.
@@ -870,12 +859,11 @@ export class Solver {
     scope: StageScope,
     kind: string,
     parts: unknown[],
-    show: { label: string; createdBy: string } | null,
+    show: { label: string; createdBy: string },
     exec: (v: BuildVertex) => Promise<{ diffId: string; size: number } | null>,
   ): Promise<void> {
-    const pending = [...scope.pendingDirs];
-    const key = cacheKey(scope.state.key, kind, pending, ...parts);
-    const label = show?.label ?? `[${scope.stage.displayName}] WORKDIR ${pending.join(' ')}`;
+    const key = cacheKey(scope.state.key, kind, ...parts);
+    const label = show.label;
     const { value: rec } = await this.vertex(label, async (v) => {
       const hit = this.o.noCache ? undefined : this.cache.get(key);
       if (hit) {
@@ -889,25 +877,22 @@ export class Solver {
         diffId: r?.diffId ?? '',
         size: r?.size ?? 0,
         created,
-        description: show?.createdBy ?? label,
+        description: show.createdBy,
       });
       return { value: { diffId: r?.diffId ?? '', size: r?.size ?? 0, created }, cached: false };
     });
-    scope.pendingDirs = [];
     scope.state.key = key;
     if (rec.diffId) {
       scope.state.layers.push(layerRecord(scope.state.layers, rec.diffId, rec.size));
       scope.state.config.rootfs = { type: 'layers', diff_ids: scope.state.layers.map((l) => l.diffId) };
     }
-    if (show) {
-      addHistory(scope.state, {
-        created: rec.created,
-        created_by: show.createdBy,
-        comment: 'buildkit.dockerfile.v0',
-        ...(rec.diffId ? {} : { empty_layer: true }),
-      });
-      scope.state.config.created = rec.created;
-    }
+    addHistory(scope.state, {
+      created: rec.created,
+      created_by: show.createdBy,
+      comment: 'buildkit.dockerfile.v0',
+      ...(rec.diffId ? {} : { empty_layer: true }),
+    });
+    scope.state.config.created = rec.created;
   }
 }
 
@@ -942,4 +927,58 @@ function exposePorts(w: string, line: number): string[] {
 
 export function digestOf(s: string): string {
   return `sha256:${createHash('sha256').update(s).digest('hex')}`;
+}
+
+/** `mkdir -p` inside the root (never through its symlinks), new directories owned by `user`. */
+function makeDir(root: string, dir: string, user: string): void {
+  const owner = user ? resolveUser(root, user) : { uid: 0, gid: 0 };
+  const rootFd = openDir(root);
+  try {
+    new Scope(rootFd)
+      .resolve(dir, {
+        dir: true,
+        mkdir: (fd, name) => {
+          const p = fdPath(fd, name);
+          fs.mkdirSync(p, 0o755);
+          fs.lchownSync(p, owner.uid, owner.gid);
+        },
+      })
+      .close();
+  } finally {
+    fs.closeSync(rootFd);
+  }
+}
+
+/** Go's `%+v` of BuildKit's HealthcheckConfig, as its history line shows it. */
+function goHealthcheck(hc: {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}): string {
+  const d = (ns: number | undefined) => goDuration(ns ?? 0);
+  return `{Test:[${hc.Test.join(' ')}] Interval:${d(hc.Interval)} Timeout:${d(hc.Timeout)} StartPeriod:${d(hc.StartPeriod)} StartInterval:${d(hc.StartInterval)} Retries:${hc.Retries ?? 0}}`;
+}
+
+/** Go's time.Duration.String() of a count of nanoseconds. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const neg = ns < 0;
+  let n = Math.abs(ns);
+  let out: string;
+  const trim = (x: string) => x.replace(/\.?0+$/, '');
+  if (n < 1e3) out = `${n}ns`;
+  else if (n < 1e6) out = `${trim((n / 1e3).toFixed(3))}µs`;
+  else if (n < 1e9) out = `${trim((n / 1e6).toFixed(6))}ms`;
+  else {
+    const h = Math.floor(n / 3.6e12);
+    n -= h * 3.6e12;
+    const m = Math.floor(n / 6e10);
+    n -= m * 6e10;
+    const sec = `${trim((n / 1e9).toFixed(9))}s`;
+    out = h > 0 ? `${h}h${m}m${sec}` : m > 0 ? `${m}m${sec}` : sec;
+  }
+  return neg ? `-${out}` : out;
 }

@@ -26,6 +26,7 @@ const fs = () => import('./commands/container-fs.ts');
 const volume = () => import('./commands/volume.ts');
 const network = () => import('./commands/network.ts');
 const build = () => import('./commands/build.ts');
+const builder = () => import('./commands/builder.ts');
 const serve = () => import('./commands/serve.ts');
 const events = () => import('./commands/events.ts');
 const compose = () => import('./commands/compose.ts');
@@ -42,6 +43,9 @@ export const COMMANDS: Record<string, Loader> = {
   'builder build': from(build, 'buildCmd'),
   'builder prune': from(build, 'builderPruneCmd'),
   'buildx prune': from(build, 'builderPruneCmd'),
+  'builder du': from(builder, 'builderDuCmd'),
+  'buildx du': from(builder, 'builderDuCmd'),
+  'builder cache': from(builder, 'builderCacheCmd'),
   import: from(image, 'importCmd'),
   'image import': from(image, 'importCmd'),
   images: from(image, 'imagesCmd'),

@@ -1,4 +1,5 @@
 import type { CreateOptions } from '../container/create.ts';
+import type { HealthConfig } from '../container/health-config.ts';
 import type { EndpointRequest, HostConfig, PortBinding, RestartPolicy, Ulimit } from '../container/types.ts';
 import type { PullPolicy } from '../engine/engine.ts';
 import { parsePublish } from '../network/ports.ts';
@@ -31,8 +32,7 @@ export function pullPolicy(s: ServiceConfig, override?: string): PullPolicy {
 function restartPolicy(s: ServiceConfig): RestartPolicy {
   const r = s.restart ?? 'no';
   const [name, count] = r.split(':');
-  if (name === 'no' || name === 'always' || name === 'unless-stopped')
-    return { name, maximumRetryCount: 0 };
+  if (name === 'no' || name === 'always' || name === 'unless-stopped') return { name, maximumRetryCount: 0 };
   if (name === 'on-failure') return { name, maximumRetryCount: count ? Number(count) : 0 };
   throw new InvalidArgumentError(`service "${s.name}": invalid restart policy "${r}"`);
 }
@@ -102,14 +102,20 @@ function ports(s: ServiceConfig): Record<string, PortBinding[]> {
   const out: Record<string, PortBinding[]> = {};
   for (const p of s.ports) {
     const ip = p.host_ip ? (p.host_ip.includes(':') ? `[${p.host_ip}]:` : `${p.host_ip}:`) : '';
-    const spec = p.published ? `${ip}${p.published}:${p.target}/${p.protocol}` : `${ip ? `${ip}:` : ''}${p.target}/${p.protocol}`;
+    const spec = p.published
+      ? `${ip}${p.published}:${p.target}/${p.protocol}`
+      : `${ip ? `${ip}:` : ''}${p.target}/${p.protocol}`;
     for (const [key, b] of parsePublish(spec)) out[key] = [...(out[key] ?? []), b];
   }
   return out;
 }
 
 /** Networks to join, keyed by engine-side name, first the one with the highest priority. */
-function networks(project: Project, s: ServiceConfig, n: number): { mode: string; nets?: Record<string, EndpointRequest> } {
+function networks(
+  project: Project,
+  s: ServiceConfig,
+  n: number,
+): { mode: string; nets?: Record<string, EndpointRequest> } {
   if (s.network_mode) {
     const m = s.network_mode;
     if (m.startsWith('service:'))
@@ -225,8 +231,24 @@ export function createOptions(i: ContainerSpecInput): CreateOptions {
   return withHealthcheck(o, s);
 }
 
-/** Passes the service healthcheck to the engine when CreateOptions carries one. */
+/** The service healthcheck as docker's HealthConfig (nanoseconds); `disable` is `["NONE"]`. */
+export function healthConfig(s: ServiceConfig): HealthConfig | undefined {
+  const h = s.healthcheck;
+  if (!h) return undefined;
+  if (h.disable) return { Test: ['NONE'] };
+  const ns = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1e6));
+  const out: HealthConfig = {};
+  if (h.test) out.Test = h.test;
+  if (h.interval !== undefined) out.Interval = ns(h.interval);
+  if (h.timeout !== undefined) out.Timeout = ns(h.timeout);
+  if (h.start_period !== undefined) out.StartPeriod = ns(h.start_period);
+  if (h.start_interval !== undefined) out.StartInterval = ns(h.start_interval);
+  if (h.retries !== undefined) out.Retries = h.retries;
+  return out;
+}
+
 function withHealthcheck(o: CreateOptions, s: ServiceConfig): CreateOptions {
-  void s;
+  const h = healthConfig(s);
+  if (h) o.healthcheck = h;
   return o;
 }

@@ -17,7 +17,9 @@ export function selectServices(project: Project, names: string[], noDeps = false
       if (from) {
         const dep = all[from]?.depends_on[name];
         if (dep && !dep.required) return;
-        throw new BerthError(`service "${from}" depends on undefined service "${name}": invalid compose project`);
+        throw new BerthError(
+          `service "${from}" depends on undefined service "${name}": invalid compose project`,
+        );
       }
       throw new BerthError(`no such service: ${name}`, 1, 'notFound');
     }

@@ -53,11 +53,19 @@ export function containerLabels(
   return labels;
 }
 
-export function networkLabels(project: Project, key: string, extra?: Record<string, string>): Record<string, string> {
+export function networkLabels(
+  project: Project,
+  key: string,
+  extra?: Record<string, string>,
+): Record<string, string> {
   return { ...extra, [L.project]: project.name, [L.network]: key, [L.version]: COMPOSE_VERSION };
 }
 
-export function volumeLabels(project: Project, key: string, extra?: Record<string, string>): Record<string, string> {
+export function volumeLabels(
+  project: Project,
+  key: string,
+  extra?: Record<string, string>,
+): Record<string, string> {
   return { ...extra, [L.project]: project.name, [L.volume]: key, [L.version]: COMPOSE_VERSION };
 }
 

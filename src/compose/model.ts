@@ -264,7 +264,12 @@ export interface NetworkConfig {
   driver_opts?: Record<string, string>;
   ipam?: {
     driver?: string;
-    config?: Array<{ subnet?: string; ip_range?: string; gateway?: string; aux_addresses?: Record<string, string> }>;
+    config?: Array<{
+      subnet?: string;
+      ip_range?: string;
+      gateway?: string;
+      aux_addresses?: Record<string, string>;
+    }>;
     options?: Record<string, string>;
   };
   external?: boolean;

@@ -7,7 +7,7 @@ import { dependencyOrder } from './graph.ts';
 import { serviceHash } from './hash.ts';
 import { containerLabels, L, projectFilter } from './labels.ts';
 import type { DependsOnCondition, Project, ServiceConfig } from './model.ts';
-import { type Observed, observe, type Plan, type PlanOptions, planUp, type Step } from './plan.ts';
+import { type Observed, observe, type Plan, type PlanOptions, planUp, type Step, stopWaves } from './plan.ts';
 import { createNetwork, createVolume } from './resources.ts';
 
 /** What compose operations run with: the engine, the project and where progress lines go. */
@@ -56,7 +56,11 @@ export interface ImageOptions {
 }
 
 /** Builds one `build:` service through Engine.build; returns the image ID. */
-export async function buildService(r: ComposeRun, s: ServiceConfig, o: { noCache?: boolean; pull?: boolean; quiet?: boolean }): Promise<string> {
+export async function buildService(
+  r: ComposeRun,
+  s: ServiceConfig,
+  o: { noCache?: boolean; pull?: boolean; quiet?: boolean },
+): Promise<string> {
   const b = s.build;
   if (!b) throw new BerthError(`service "${s.name}" has no build section`);
   const tag = serviceImage(r.project, s);
@@ -64,7 +68,10 @@ export async function buildService(r: ComposeRun, s: ServiceConfig, o: { noCache
   for (const [k, v] of Object.entries(b.args ?? {})) if (v !== null) args[k] = v;
   const opts: BuildOptions = {
     context: { dir: b.context },
-    dockerfile: b.dockerfile_inline !== undefined ? { text: b.dockerfile_inline } : { path: b.dockerfile ?? 'Dockerfile' },
+    dockerfile:
+      b.dockerfile_inline !== undefined
+        ? { text: b.dockerfile_inline }
+        : { path: b.dockerfile ?? 'Dockerfile' },
     tags: [tag, ...(b.tags ?? [])],
     buildArgs: args,
     target: b.target,
@@ -94,7 +101,11 @@ export async function buildService(r: ComposeRun, s: ServiceConfig, o: { noCache
  * Makes sure every service has its image (building `build:` services whose image is missing, or
  * all of them with `--build`; pulling per pull policy otherwise) and returns the image IDs.
  */
-export async function ensureImages(r: ComposeRun, services: ServiceConfig[], o: ImageOptions): Promise<Record<string, string>> {
+export async function ensureImages(
+  r: ComposeRun,
+  services: ServiceConfig[],
+  o: ImageOptions,
+): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
   for (const s of services) {
     const ref = serviceImage(r.project, s);
@@ -104,9 +115,15 @@ export async function ensureImages(r: ComposeRun, services: ServiceConfig[], o: 
       id = await buildService(r, s, { noCache: o.noCache, quiet: o.quiet });
     } else if (!id || policy === 'always') {
       if (s.build && !id && o.build === 'never')
-        throw new BerthError(`service "${s.name}" has no image ${ref} and --no-build was given: build it first`);
+        throw new BerthError(
+          `service "${s.name}" has no image ${ref} and --no-build was given: build it first`,
+        );
       if (!id && pullPolicy(s, o.pull) === 'never')
-        throw new BerthError(`No such image: ${ref} (service "${s.name}" has pull_policy never)`, 1, 'notFound');
+        throw new BerthError(
+          `No such image: ${ref} (service "${s.name}" has pull_policy never)`,
+          1,
+          'notFound',
+        );
       status(r, 'Image', ref, 'Pulling');
       await r.engine.pullImage(ref, { allTags: false }, () => {});
       status(r, 'Image', ref, 'Pulled');
@@ -229,15 +246,35 @@ async function displayName(r: ComposeRun, ref: string): Promise<string> {
   }
 }
 
-function healthOf(c: Record<string, unknown>): { status: string; running: boolean; exitCode: number; health?: string } {
-  const st = (c.State ?? {}) as { Status?: string; Running?: boolean; ExitCode?: number; Health?: { Status?: string } };
-  return { status: st.Status ?? '', running: !!st.Running, exitCode: st.ExitCode ?? 0, health: st.Health?.Status };
+function healthOf(c: Record<string, unknown>): {
+  status: string;
+  running: boolean;
+  exitCode: number;
+  health?: string;
+} {
+  const st = (c.State ?? {}) as {
+    Status?: string;
+    Running?: boolean;
+    ExitCode?: number;
+    Health?: { Status?: string };
+  };
+  return {
+    status: st.Status ?? '',
+    running: !!st.Running,
+    exitCode: st.ExitCode ?? 0,
+    health: st.Health?.Status,
+  };
 }
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** Waits until a dependency's containers satisfy the condition a dependent asks for. */
-export async function waitCondition(r: ComposeRun, service: string, cond: DependsOnCondition, containers: string[]): Promise<void> {
+export async function waitCondition(
+  r: ComposeRun,
+  service: string,
+  cond: DependsOnCondition,
+  containers: string[],
+): Promise<void> {
   if (cond === 'service_started') return;
   for (const ref of containers) {
     if (cond === 'service_completed_successfully') {
@@ -252,7 +289,8 @@ export async function waitCondition(r: ComposeRun, service: string, cond: Depend
       if (h.health === undefined || h.health === 'none' || h.health === '')
         throw new BerthError(`dependency failed to start: container ${ref} has no healthcheck configured`);
       if (h.health === 'healthy') break;
-      if (h.health === 'unhealthy') throw new BerthError(`dependency failed to start: container ${ref} is unhealthy`);
+      if (h.health === 'unhealthy')
+        throw new BerthError(`dependency failed to start: container ${ref} is unhealthy`);
       if (!h.running && h.status !== 'restarting' && h.status !== 'created')
         throw new BerthError(`dependency failed to start: container ${ref} exited (${h.exitCode})`);
       await sleep(100);
@@ -262,7 +300,11 @@ export async function waitCondition(r: ComposeRun, service: string, cond: Depend
 }
 
 /** `up --wait`: every container running, and healthy when it has a healthcheck. */
-export async function waitRunningHealthy(r: ComposeRun, containers: string[], timeoutSec?: number): Promise<void> {
+export async function waitRunningHealthy(
+  r: ComposeRun,
+  containers: string[],
+  timeoutSec?: number,
+): Promise<void> {
   const end = timeoutSec ? Date.now() + timeoutSec * 1000 : Number.POSITIVE_INFINITY;
   await Promise.all(
     containers.map(async (ref) => {
@@ -272,8 +314,13 @@ export async function waitRunningHealthy(r: ComposeRun, containers: string[], ti
         if (h.health === 'unhealthy') throw new BerthError(`container ${ref} is unhealthy`);
         if (!h.running && h.status !== 'restarting')
           throw new BerthError(`container ${ref} exited (${h.exitCode})`);
-        if (h.running && (h.health === undefined || h.health === '' || h.health === 'none' || h.health === 'healthy')) break;
-        if (Date.now() > end) throw new BerthError(`timeout waiting for container ${ref} to be running and healthy`);
+        if (
+          h.running &&
+          (h.health === undefined || h.health === '' || h.health === 'none' || h.health === 'healthy')
+        )
+          break;
+        if (Date.now() > end)
+          throw new BerthError(`timeout waiting for container ${ref} to be running and healthy`);
         await sleep(100);
       }
       status(r, 'Container', ref, 'Healthy');
@@ -288,7 +335,11 @@ export async function serviceContainers(
   o: { all?: boolean; reverse?: boolean; oneoff?: boolean } = {},
 ): Promise<Observed[]> {
   const list = (await projectContainers(r.engine, r.project.name, { all: o.all ?? true })).map(observe);
-  const wanted = list.filter((c) => (services.length === 0 || services.includes(c.service)) && (o.oneoff === undefined || c.oneoff === o.oneoff));
+  const wanted = list.filter(
+    (c) =>
+      (services.length === 0 || services.includes(c.service)) &&
+      (o.oneoff === undefined || c.oneoff === o.oneoff),
+  );
   const known = [...Object.values(r.project.services), ...Object.values(r.project.disabled_services)];
   const order = dependencyOrder(known).map((s) => s.name);
   const rank = (c: Observed) => {
@@ -308,17 +359,19 @@ export async function down(
   const list = await serviceContainers(r, [], { reverse: true });
   const known = new Set([...Object.keys(r.project.services), ...Object.keys(r.project.disabled_services)]);
   const targets = list.filter((c) => known.size === 0 || known.has(c.service) || c.oneoff || o.removeOrphans);
-  await Promise.all(
-    targets.map(async (c) => {
-      if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') {
-        status(r, 'Container', c.name, 'Stopping');
-        await r.engine.stopContainer(c.id, o.timeoutSec);
-        status(r, 'Container', c.name, 'Stopped');
-      }
-      await r.engine.removeContainer(c.id, { force: true, volumes: o.volumes });
-      status(r, 'Container', c.name, 'Removed');
-    }),
-  );
+  for (const wave of stopWaves(targets)) {
+    await Promise.all(
+      wave.map(async (c) => {
+        if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') {
+          status(r, 'Container', c.name, 'Stopping');
+          await r.engine.stopContainer(c.id, o.timeoutSec);
+          status(r, 'Container', c.name, 'Stopped');
+        }
+        await r.engine.removeContainer(c.id, { force: true, volumes: o.volumes });
+        status(r, 'Container', c.name, 'Removed');
+      }),
+    );
+  }
   for (const n of await r.engine.networkList({ label: [`${L.project}=${r.project.name}`] })) {
     const key = n.Labels[L.network] ?? '';
     if (r.project.networks[key]?.external) continue;

@@ -16,6 +16,8 @@ export interface Observed {
   imageId: string;
   state: string;
   oneoff: boolean;
+  /** Services it depends on, from its depends_on label. */
+  dependsOn: string[];
 }
 
 export function observe(c: ContainerSummary): Observed {
@@ -28,6 +30,10 @@ export function observe(c: ContainerSummary): Observed {
     imageId: c.Labels[L.image] ?? '',
     state: c.State,
     oneoff: c.Labels[L.oneoff] === 'True',
+    dependsOn: (c.Labels[L.dependsOn] ?? '')
+      .split(',')
+      .map((d) => d.split(':')[0] ?? '')
+      .filter(Boolean),
   };
 }
 
@@ -83,19 +89,26 @@ export function flatten(p: Plan): Step[] {
  * changed (or with --force-recreate), started when stopped, and replicas are added or removed to
  * match the scale. A recreated service restarts the services that depend on it with `restart: true`.
  */
-export function planUp(project: Project, selected: ServiceConfig[], observed: Observed[], o: PlanOptions = {}): Plan {
+export function planUp(
+  project: Project,
+  selected: ServiceConfig[],
+  observed: Observed[],
+  o: PlanOptions = {},
+): Plan {
   const start = o.start ?? true;
   const resources: Step[] = [];
   const usedNets = new Set<string>();
   const usedVols = new Set<string>();
   for (const s of selected) {
     if (!s.network_mode) for (const k of Object.keys(s.networks ?? { default: null })) usedNets.add(k);
-    for (const v of s.volumes) if (v.type === 'volume' && v.source && project.volumes[v.source]) usedVols.add(v.source);
+    for (const v of s.volumes)
+      if (v.type === 'volume' && v.source && project.volumes[v.source]) usedVols.add(v.source);
   }
   for (const key of usedNets) {
     const n = project.networks[key]!;
     if (o.existingNetworks?.has(n.name)) continue;
-    if (n.external) throw new BerthError(`network ${n.name} declared as external, but could not be found`, 1, 'notFound');
+    if (n.external)
+      throw new BerthError(`network ${n.name} declared as external, but could not be found`, 1, 'notFound');
     resources.push({ op: 'network-create', key, name: n.name });
   }
   for (const key of usedVols) {
@@ -122,7 +135,8 @@ export function planUp(project: Project, selected: ServiceConfig[], observed: Ob
       .sort((a, b) => a.number - b.number || a.name.localeCompare(b.name));
     const keep = mine.slice(0, want);
     for (const c of mine.slice(want)) {
-      if (c.state === 'running' || c.state === 'paused') steps.push({ op: 'stop', service: s.name, ref: c.id });
+      if (c.state === 'running' || c.state === 'paused')
+        steps.push({ op: 'stop', service: s.name, ref: c.id });
       steps.push({ op: 'remove', service: s.name, ref: c.id });
     }
     const containers: string[] = [];
@@ -169,7 +183,8 @@ export function planUp(project: Project, selected: ServiceConfig[], observed: Ob
     const known = new Set([...Object.keys(project.services), ...Object.keys(project.disabled_services)]);
     for (const c of observed) {
       if (c.oneoff || known.has(c.service)) continue;
-      if (c.state === 'running' || c.state === 'paused') cleanup.push({ op: 'stop', service: c.service, ref: c.id });
+      if (c.state === 'running' || c.state === 'paused')
+        cleanup.push({ op: 'stop', service: c.service, ref: c.id });
       cleanup.push({ op: 'remove', service: c.service, ref: c.id });
     }
   }
@@ -180,4 +195,36 @@ export function planUp(project: Project, selected: ServiceConfig[], observed: Ob
 export function orphans(project: Project, observed: Observed[]): Observed[] {
   const known = new Set([...Object.keys(project.services), ...Object.keys(project.disabled_services)]);
   return observed.filter((c) => !c.oneoff && !known.has(c.service));
+}
+
+/**
+ * Containers grouped for stopping: dependents before what they depend on (docker compose stops in
+ * reverse dependency order), read from the containers' depends_on labels so it works without a file.
+ */
+export function stopWaves(list: Observed[]): Observed[][] {
+  const deps = new Map<string, Set<string>>();
+  for (const c of list) {
+    const set = deps.get(c.service) ?? new Set<string>();
+    for (const d of c.dependsOn) set.add(d);
+    deps.set(c.service, set);
+  }
+  const depth = new Map<string, number>();
+  const visiting = new Set<string>();
+  const depthOf = (s: string): number => {
+    const known = depth.get(s);
+    if (known !== undefined) return known;
+    if (visiting.has(s)) return 0;
+    visiting.add(s);
+    let d = 0;
+    for (const x of deps.get(s) ?? []) if (deps.has(x)) d = Math.max(d, depthOf(x) + 1);
+    visiting.delete(s);
+    depth.set(s, d);
+    return d;
+  };
+  const waves = new Map<number, Observed[]>();
+  for (const c of list) {
+    const d = depthOf(c.service);
+    waves.set(d, [...(waves.get(d) ?? []), c]);
+  }
+  return [...waves.entries()].sort(([a], [b]) => b - a).map(([, cs]) => cs);
 }

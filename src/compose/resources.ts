@@ -20,5 +20,8 @@ export async function createNetwork(engine: Engine, project: Project, key: strin
 
 export async function createVolume(engine: Engine, project: Project, key: string): Promise<void> {
   const v = project.volumes[key]!;
-  await engine.volumeCreate(v.name, { labels: volumeLabels(project, key, v.labels), options: v.driver_opts ?? {} });
+  await engine.volumeCreate(v.name, {
+    labels: volumeLabels(project, key, v.labels),
+    options: v.driver_opts ?? {},
+  });
 }

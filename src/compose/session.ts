@@ -50,12 +50,20 @@ export async function openProject(
 ): Promise<Project> {
   const dir = resolve(g.projectDir ?? process.cwd());
   const env = processEnv();
-  if (o.fileOptional && g.files.length === 0 && !env.COMPOSE_FILE && !CANDIDATES.some((c) => existsSync(join(dir, c)))) {
+  if (
+    o.fileOptional &&
+    g.files.length === 0 &&
+    !env.COMPOSE_FILE &&
+    !CANDIDATES.some((c) => existsSync(join(dir, c)))
+  ) {
     const name = g.projectName ?? env.COMPOSE_PROJECT_NAME;
     if (name) return labelOnlyProject(name, dir);
-    throw new BerthError(`no configuration file provided: not found (looked for ${CANDIDATES.join(', ')} in ${dir})`, 1);
+    throw new BerthError(
+      `no configuration file provided: not found (looked for ${CANDIDATES.join(', ')} in ${dir})`,
+      1,
+    );
   }
-  const { loadProject } = await import('./loader/load.ts');
+  const { loadProject } = await import('./loader/index.ts');
   return loadProject({
     files: g.files.length ? g.files : undefined,
     projectName: g.projectName,
@@ -72,5 +80,7 @@ export function composeRun(engine: Engine, project: Project, err: NodeJS.Writabl
 }
 
 export function defaultProjectName(dir: string): string {
-  return basename(dir).toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  return basename(dir)
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '');
 }

@@ -1,4 +1,4 @@
-import { type FSWatcher, existsSync, lstatSync, readFileSync, statSync, watch } from 'node:fs';
+import { existsSync, type FSWatcher, lstatSync, readFileSync, statSync, watch } from 'node:fs';
 import { basename, dirname, join, posix, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
@@ -24,7 +24,11 @@ function ignored(rule: WatchRule, rel: string): boolean {
       );
       return re.test(parts);
     }
-    return globMatch(p, parts) || parts.startsWith(`${p}/`) || parts.split('/').some((seg) => globMatch(p, seg) && !p.includes('/'));
+    return (
+      globMatch(p, parts) ||
+      parts.startsWith(`${p}/`) ||
+      parts.split('/').some((seg) => globMatch(p, seg) && !p.includes('/'))
+    );
   });
 }
 
@@ -39,14 +43,25 @@ async function tarOf(files: { host: string; name: string }[]): Promise<Buffer> {
     const st = lstatSync(f.host);
     if (!st.isFile()) continue;
     await new Promise<void>((res, rej) =>
-      p.entry({ name: f.name, mode: st.mode & 0o7777, mtime: st.mtime, size: st.size }, readFileSync(f.host), (e) =>
-        e ? rej(e) : res(),
+      p.entry(
+        { name: f.name, mode: st.mode & 0o7777, mtime: st.mtime, size: st.size },
+        readFileSync(f.host),
+        (e) => (e ? rej(e) : res()),
       ),
     );
   }
   p.finalize();
   await drained;
   return Buffer.concat(chunks);
+}
+
+async function execIn(r: ComposeRun, id: string, cmd: string[]): Promise<void> {
+  const h = await r.engine.execContainer(
+    id,
+    { cmd, env: [], tty: false, stdin: false, detach: false, privileged: false },
+    {},
+  );
+  await h.exitCode;
 }
 
 /** Copies changed files into every container of the service; removes the ones deleted on the host. */
@@ -67,17 +82,12 @@ async function sync(r: ComposeRun, s: ServiceConfig, rule: WatchRule, changed: s
   const destDir = ruleIsFile ? posix.dirname(rule.target) : rule.target;
   for (const c of containers) {
     if (present.length) {
+      // docker compose creates the target directory when it is missing; copyToContainer needs it.
+      await execIn(r, c.id, ['mkdir', '-p', destDir]);
       const tar = await tarOf(present);
       await r.engine.copyToContainer(c.id, destDir, Readable.from([tar]), { copyUidGid: false });
     }
-    if (gone.length) {
-      const h = await r.engine.execContainer(
-        c.id,
-        { cmd: ['rm', '-rf', ...gone], env: [], tty: false, stdin: false, detach: false, privileged: false },
-        {},
-      );
-      await h.exitCode;
-    }
+    if (gone.length) await execIn(r, c.id, ['rm', '-rf', ...gone]);
   }
   status(r, 'Container', s.name, `Synced ${present.length + gone.length} file(s)`);
 }
@@ -106,7 +116,9 @@ export async function watchProject(
   const watchers: FSWatcher[] = [];
   const rules = services.flatMap((s) => (s.develop?.watch ?? []).map((rule) => ({ s, rule })));
   if (rules.length === 0)
-    throw new Error('none of the selected services is configured for watch, consider setting a \'develop\' section');
+    throw new Error(
+      "none of the selected services is configured for watch, consider setting a 'develop' section",
+    );
   let queue = Promise.resolve();
   for (const { s, rule } of rules) {
     const pending = new Set<string>();

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { BuildCacheItem } from '../build/cache-usage.ts';
 import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import type { AttachIO } from '../container/attach.ts';
 import type { CreateOptions } from '../container/create.ts';
@@ -168,6 +169,12 @@ export interface Engine {
   /** Builds a Dockerfile; tags the result with `o.tags`. */
   build(o: BuildOptions, progress: BuildProgressSink): Promise<BuildResult>;
   pruneBuildCache(o: BuildCachePruneOptions): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+  /** The build cache's step records and cache mounts (`builder du`, `BuildCache` of `GET /system/df`). */
+  buildCacheUsage(): Promise<BuildCacheItem[]>;
+  /** Writes the `RUN --mount=type=cache` directories named by `ids` (all when empty) to `out` as a tar. */
+  exportBuildCacheMounts(ids: string[], out: NodeJS.WritableStream): Promise<void>;
+  /** Restores cache mounts from such a tar, merged into existing ones or replacing them; returns their ids. */
+  importBuildCacheMounts(input: Readable, replace: boolean): Promise<string[]>;
 
   /** Called by conmon when a container exits: records the exit, applies --rm and restart policies. */
   containerExited(ref: string): Promise<void>;

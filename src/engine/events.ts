@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS events (
   attributes TEXT NOT NULL      -- JSON object
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);
+CREATE INDEX IF NOT EXISTS events_actor ON events(actor_id);
 `;
 
 const ready = new WeakSet<Database>();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
+import type { BuildCacheItem } from '../build/cache-usage.ts';
 import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import { type AttachIO, connectAttach, preloadAttach, relayAttach } from '../container/attach.ts';
 import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
@@ -29,14 +30,6 @@ import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '
 import { parseTimestamp } from '../util/units.ts';
 import type { VolumeInfo } from '../volume/volume-ops.ts';
 import { openContext, type StoreContext } from './context.ts';
-import {
-  containerAttributes,
-  type EventMessage,
-  type EventQuery,
-  lastExitCode,
-  readEvents,
-  recordEvent,
-} from './events.ts';
 import type {
   AttachHandle,
   ChangeItem,
@@ -49,6 +42,14 @@ import type {
   PullPolicy,
   PushOptions,
 } from './engine.ts';
+import {
+  containerAttributes,
+  type EventMessage,
+  type EventQuery,
+  lastExitCode,
+  readEvents,
+  recordEvent,
+} from './events.ts';
 import { globMatch, matchLabels } from './filters.ts';
 import type { ProgressSink } from './progress.ts';
 import { type DiskUsage, systemInfo } from './system.ts';
@@ -284,7 +285,11 @@ export class LocalEngine implements Engine {
     const c = this.ctx.containers.mustFind(ref);
     const f = containerFiles(this.ctx.paths, c.id);
     // A container that has not run yet is removed only after it runs (`docker run --rm` waits first).
-    if (condition !== 'next-exit' && !isActive(c) && !(condition === 'removed' && c.state.status === 'created')) {
+    if (
+      condition !== 'next-exit' &&
+      !isActive(c) &&
+      !(condition === 'removed' && c.state.status === 'created')
+    ) {
       if (condition === 'removed') return this.waitRemoved(c);
       return { StatusCode: c.state.exitCode };
     }
@@ -298,7 +303,9 @@ export class LocalEngine implements Engine {
       const code = await waitExitFile(f.exitDir, c.id, 1000);
       if (code === undefined) {
         const now = this.ctx.containers.get(c.id);
-        if (!now || (!isActive(now) && now.state.cleanedGeneration >= now.state.generation)) {
+        // Not started yet (the API's `docker run` waits before it starts): keep waiting.
+        const notYet = now?.state.status === 'created' && now.state.generation === c.state.generation;
+        if (!now || (!notYet && !isActive(now) && now.state.cleanedGeneration >= now.state.generation)) {
           // Removed meanwhile (--rm by conmon's exit command): its exit is in the event log.
           return { StatusCode: now?.state.exitCode ?? lastExitCode(this.ctx.db, c.id) ?? c.state.exitCode };
         }
@@ -762,6 +769,21 @@ export class LocalEngine implements Engine {
     return pruneBuildCache(this.ctx, o);
   }
 
+  async buildCacheUsage(): Promise<BuildCacheItem[]> {
+    const { buildCacheUsage } = await import('../build/cache-usage.ts');
+    return buildCacheUsage(this.ctx);
+  }
+
+  async exportBuildCacheMounts(ids: string[], out: NodeJS.WritableStream): Promise<void> {
+    const { exportCacheMounts } = await import('../build/cache-mounts-archive.ts');
+    return exportCacheMounts(this.ctx, ids, out);
+  }
+
+  async importBuildCacheMounts(input: Readable, replace: boolean): Promise<string[]> {
+    const { importCacheMounts } = await import('../build/cache-mounts-archive.ts');
+    return importCacheMounts(this.ctx, input, replace);
+  }
+
   async healthcheckRun(ref: string): Promise<HealthcheckRunResult> {
     const { healthcheckRun } = await import('../container/health.ts');
     return healthcheckRun(this.ctx, ref);
@@ -828,7 +850,13 @@ export class LocalEngine implements Engine {
       };
     });
     const layersSize = this.ctx.images.list().reduce((n, i) => n + i.size, 0);
-    return { LayersSize: layersSize, Images: images, Containers: containers, Volumes: volumes, BuildCache: [] };
+    return {
+      LayersSize: layersSize,
+      Images: images,
+      Containers: containers,
+      Volumes: volumes,
+      BuildCache: await this.buildCacheUsage(),
+    };
   }
 }
 

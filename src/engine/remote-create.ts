@@ -1,5 +1,4 @@
 import type { CreateOptions } from '../container/create.ts';
-import { DEFAULT_LOG_MAX_SIZE } from '../container/create.ts';
 import type { MountSpec } from '../volume/mount-spec.ts';
 
 /**
@@ -55,12 +54,12 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
   if (h.init) host.Init = true;
   set('NetworkMode', h.networkMode);
   if (h.runtime) host.Runtime = h.runtime;
-  if (h.log) {
-    const cfg: Record<string, string> = {};
-    if (h.log.maxSize !== DEFAULT_LOG_MAX_SIZE) cfg['max-size'] = String(h.log.maxSize);
-    if (h.log.maxFile !== 1) cfg['max-file'] = String(h.log.maxFile);
-    host.LogConfig = { Type: '', Config: cfg };
-  }
+  // Sent whole: the values decode back to the same numbers, whatever the server's defaults.
+  if (h.log)
+    host.LogConfig = {
+      Type: '',
+      Config: { 'max-size': String(h.log.maxSize), 'max-file': String(h.log.maxFile) },
+    };
   set('OomScoreAdj', h.oomScoreAdj);
   set('ExtraHosts', h.extraHosts);
   if (h.portBindings)

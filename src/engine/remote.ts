@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { encodeFilters } from '../api/decode/filters.ts';
 import { encodeRegistryAuth } from '../api/decode/registry-auth.ts';
 import { decodeBuildEvent, type EncodedBuildEvent } from '../api/routes/build.ts';
+import { BuildStepError } from '../build/errors.ts';
+import type { BuildCacheItem } from '../build/cache-usage.ts';
 import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import type { AttachIO } from '../container/attach.ts';
 import type { CreateOptions } from '../container/create.ts';
@@ -63,7 +65,7 @@ interface JsonMessage {
   stream?: string;
   aux?: { ID?: string };
   error?: string;
-  errorDetail?: { message?: string };
+  errorDetail?: { message?: string; berthStep?: { line: number; endLine: number; exitStatus: number } };
   berthEvent?: EncodedBuildEvent;
   berthResult?: BuildResult;
 }
@@ -102,6 +104,9 @@ export class RemoteEngine implements Engine {
   /** Reads a JSON-messages stream, feeding progress; an in-stream error becomes a thrown BerthError. */
   private async messages(body: AsyncIterable<Buffer>, each: (m: JsonMessage) => void): Promise<void> {
     for await (const m of jsonLines<JsonMessage>(body)) {
+      const step = m.errorDetail?.berthStep;
+      if (step)
+        throw new BuildStepError(m.errorDetail?.message ?? '', step.line, step.endLine, step.exitStatus);
       if (m.error || m.errorDetail) throw errorFor(500, m.errorDetail?.message ?? m.error ?? 'unknown error');
       each(m);
     }
@@ -697,6 +702,19 @@ export class RemoteEngine implements Engine {
       },
     );
     return { deleted: r.CachesDeleted ?? [], spaceReclaimed: r.SpaceReclaimed };
+  }
+
+  async buildCacheUsage(): Promise<BuildCacheItem[]> {
+    return (await this.systemDf()).BuildCache as BuildCacheItem[];
+  }
+
+  async exportBuildCacheMounts(_ids: string[], _out: NodeJS.WritableStream): Promise<void> {
+    // docker's API has no call for cache mounts (BuildKit keeps them inside its own store).
+    throw new BerthError("build cache mounts cannot be exported over --host yet: run it on the engine's machine");
+  }
+
+  async importBuildCacheMounts(_input: Readable, _replace: boolean): Promise<string[]> {
+    throw new BerthError("build cache mounts cannot be imported over --host yet: run it on the engine's machine");
   }
 
   async healthcheckRun(_ref: string): Promise<HealthcheckRunResult> {

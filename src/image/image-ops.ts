@@ -67,6 +67,7 @@ export function imageInspect(img: ImageRecord, ctx: StoreContext): ImageInspect 
       Labels: c.config?.Labels ?? null,
       StopSignal: c.config?.StopSignal,
       Healthcheck: c.config?.Healthcheck,
+      Shell: c.config?.Shell,
     },
     Architecture: c.architecture,
     Variant: c.variant,

@@ -14,6 +14,7 @@ export interface ImageRuntimeConfig {
     Interval?: number;
     Timeout?: number;
     StartPeriod?: number;
+    StartInterval?: number;
     Retries?: number;
   };
   OnBuild?: string[] | null;

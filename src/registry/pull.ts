@@ -303,8 +303,9 @@ async function pullOne(
   const canonical = canonicalName(ref);
   const name = familiarName(canonical);
   const repo = ref.path;
-  progress({ id: ref.digest ?? ref.tag, status: `Pulling from ${repo}` });
   const { top, manifest, config: configDesc, layers } = await resolve(client, ref, platform);
+  // As docker's daemon: announced once the manifest is found, so a missing tag prints no progress.
+  progress({ id: ref.digest ?? ref.tag, status: `Pulling from ${repo}` });
 
   // The config is content-addressed: a copy already here is as good as the registry's.
   const configBytes = ctx.blobs.has(configDesc.digest)

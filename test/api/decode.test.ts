@@ -1,183 +1,219 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { decodeBuildQuery } from '../../src/api/decode/build-query.ts';
-import { decodeCommitConfig } from '../../src/api/decode/commit-config.ts';
-import { decodeFilters, encodeFilters } from '../../src/api/decode/filters.ts';
-import { decodeNetworkConnect, decodeNetworkDisconnect } from '../../src/api/decode/network-connect.ts';
-import { decodeNetworkCreate } from '../../src/api/decode/network-create.ts';
-import { decodeRegistryAuth, encodeRegistryAuth } from '../../src/api/decode/registry-auth.ts';
-import { decodeVolumeCreate } from '../../src/api/decode/volume-create.ts';
-import { applyChanges } from '../../src/image/changes.ts';
-import { InvalidArgumentError } from '../../src/util/errors.ts';
+import { describe, it } from 'node:test';
+import { decodeCreate } from '../../src/api/decode/container-create.ts';
+import { decodeUpdate } from '../../src/api/decode/container-update.ts';
+import { decodeExecCreate, decodeExecStart } from '../../src/api/decode/exec-create.ts';
+import { parseDetachKeys } from '../../src/api/hijack.ts';
+import { qFilters } from '../../src/api/params.ts';
+import { type EventMessage, eventMatches } from '../../src/engine/events.ts';
 
-const invalid = (fn: () => unknown, message: RegExp) =>
-  assert.throws(fn, (err: unknown) => err instanceof InvalidArgumentError && message.test(err.message));
-
-describe('filters', () => {
-  test('both of docker encodings, and back', () => {
-    assert.deepEqual(decodeFilters('{"label":{"a=b":true,"c":true},"dangling":["true"]}', ['label', 'dangling']), {
-      label: ['a=b', 'c'],
-      dangling: ['true'],
-    });
-    assert.deepEqual(decodeFilters(undefined, []), {});
-    assert.deepEqual(decodeFilters('', []), {});
-    const f = { label: ['x=1'], name: ['n'] };
-    assert.deepEqual(decodeFilters(encodeFilters(f), ['label', 'name']), f);
-  });
-
-  test('unknown keys and bad JSON are 400s', () => {
-    invalid(() => decodeFilters('{"nope":{"x":true}}', ['label']), /invalid filter 'nope'/);
-    invalid(() => decodeFilters('{label', ['label']), /invalid filter/);
-    invalid(() => decodeFilters('[1]', ['label']), /invalid filter/);
-  });
-});
-
-describe('volume and network bodies', () => {
-  test('volume create', () => {
-    assert.deepEqual(decodeVolumeCreate({ Name: 'v', Driver: 'local', Labels: { a: 'b' }, DriverOpts: { o: '1' } }), {
-      name: 'v',
-      labels: { a: 'b' },
-      options: { o: '1' },
-    });
-    assert.deepEqual(decodeVolumeCreate(undefined), { name: undefined, labels: {}, options: {} });
-    invalid(() => decodeVolumeCreate({ Nmae: 'v' }), /unknown field "Nmae"/);
-    invalid(() => decodeVolumeCreate({ Driver: 'nfs' }), /only "local"/);
-    invalid(() => decodeVolumeCreate({ Labels: { a: 1 } }), /Labels: expected an object of strings/);
-    invalid(() => decodeVolumeCreate([]), /expected a JSON object/);
-  });
-
-  test('network create as the docker CLI sends it', () => {
-    const body = {
-      Name: 'n1',
-      CheckDuplicate: true,
-      Driver: 'bridge',
-      Scope: '',
-      EnableIPv6: false,
-      IPAM: { Driver: 'default', Config: [{ Subnet: '10.9.0.0/24', Gateway: '10.9.0.1', IPRange: '10.9.0.128/25' }], Options: {} },
-      Internal: true,
-      Attachable: false,
-      Ingress: false,
-      ConfigOnly: false,
-      ConfigFrom: null,
-      Options: { 'com.docker.network.bridge.name': 'br-x' },
-      Labels: { a: 'b' },
-    };
-    assert.deepEqual(decodeNetworkCreate(body), {
-      name: 'n1',
-      driver: 'bridge',
-      subnet: '10.9.0.0/24',
-      gateway: '10.9.0.1',
-      ipRange: '10.9.0.128/25',
-      internal: true,
-      labels: { a: 'b' },
-      options: { 'com.docker.network.bridge.name': 'br-x' },
-    });
-    invalid(() => decodeNetworkCreate({}), /network name is required/);
-    invalid(() => decodeNetworkCreate({ Name: 'x', EnableIPv6: true }), /IPv6/);
-    invalid(() => decodeNetworkCreate({ Name: 'x', IPAM: { Config: [{}, {}] } }), /only one IPAM pool/);
-    invalid(() => decodeNetworkCreate({ Name: 'x', IPAM: { Config: [{ Subnett: 'a' }] } }), /unknown field "Subnett"/);
-    invalid(() => decodeNetworkCreate({ Name: 'x', Internal: 'yes' }), /Internal: expected true or false/);
-  });
-
-  test('connect and disconnect', () => {
+describe('ContainerCreate body → CreateOptions', () => {
+  it('maps Config, HostConfig and NetworkingConfig', () => {
+    const { create, platform } = decodeCreate(
+      {
+        Image: 'busybox',
+        Cmd: ['sh', '-c', 'x'],
+        Entrypoint: null,
+        Env: ['A=1'],
+        WorkingDir: '/w',
+        User: 'nobody',
+        Hostname: 'h',
+        Labels: { l: 'v' },
+        Tty: true,
+        OpenStdin: true,
+        StdinOnce: true,
+        StopSignal: 'SIGINT',
+        StopTimeout: 3,
+        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+        Volumes: { '/anon': {} },
+        HostConfig: {
+          Binds: ['/host:/in:ro', 'named:/data'],
+          Mounts: [
+            { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1024 } },
+            { Type: 'volume', Source: 'v2', Target: '/v2', ReadOnly: true },
+          ],
+          PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] },
+          PublishAllPorts: true,
+          NetworkMode: 'mynet',
+          RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 },
+          AutoRemove: false,
+          Memory: 64 << 20,
+          NanoCpus: 5e8,
+          CpuShares: 512,
+          PidsLimit: 50,
+          Ulimits: [{ Name: 'nofile', Soft: 100, Hard: 200 }],
+          CapAdd: ['NET_ADMIN'],
+          CapDrop: ['MKNOD'],
+          Privileged: false,
+          ReadonlyRootfs: true,
+          Tmpfs: { '/run': 'size=1m' },
+          Dns: ['1.1.1.1'],
+          ExtraHosts: ['h:1.2.3.4'],
+          Init: true,
+          VolumesFrom: ['other:ro'],
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
+        },
+        NetworkingConfig: {
+          EndpointsConfig: { mynet: { Aliases: ['web'], IPAMConfig: { IPv4Address: '10.9.0.5' } } },
+        },
+      },
+      { name: 'n1', platform: 'linux/amd64' },
+    );
+    assert.equal(platform, 'linux/amd64');
+    assert.equal(create.name, 'n1');
+    assert.deepEqual(create.cmd, ['sh', '-c', 'x']);
+    assert.equal(create.entrypoint, undefined);
+    assert.equal(create.tty, true);
+    assert.equal(create.stopTimeout, 3);
+    assert.deepEqual(create.exposedPorts, ['80/tcp', '53/udp']);
+    assert.deepEqual(create.volumesFrom, ['other:ro']);
+    const h = create.host;
     assert.deepEqual(
-      decodeNetworkConnect({ Container: 'c', EndpointConfig: { Aliases: ['a'], IPAMConfig: { IPv4Address: '10.9.0.5' } } }),
-      { container: 'c', aliases: ['a'], ip: '10.9.0.5' },
+      h.mounts?.map((m) => [m.type, m.source, m.target, m.readonly]),
+      [
+        ['bind', '/host', '/in', true],
+        ['volume', 'named', '/data', false],
+        ['tmpfs', '', '/t', false],
+        ['volume', 'v2', '/v2', true],
+        ['volume', '', '/anon', false],
+      ],
     );
-    assert.deepEqual(decodeNetworkConnect({ Container: 'c' }), { container: 'c', aliases: [], ip: undefined });
-    invalid(() => decodeNetworkConnect({}), /Container/);
-    invalid(() => decodeNetworkConnect({ Container: 'c', EndpointConfig: { Alias: [] } }), /unknown field "Alias"/);
-    assert.deepEqual(decodeNetworkDisconnect({ Container: 'c', Force: true }), { container: 'c', force: true });
+    assert.deepEqual(h.portBindings, { '80/tcp': [{ hostIp: '127.0.0.1', hostPort: '8080' }] });
+    assert.equal(h.networkMode, 'mynet');
+    assert.deepEqual(h.networks, { mynet: { aliases: ['web'], ipv4Address: '10.9.0.5' } });
+    assert.deepEqual(h.restartPolicy, { name: 'on-failure', maximumRetryCount: 2 });
+    assert.equal(h.memory, 64 << 20);
+    assert.equal(h.nanoCpus, 5e8);
+    assert.equal(h.pidsLimit, 50);
+    assert.deepEqual(h.ulimits, [{ name: 'nofile', soft: 100, hard: 200 }]);
+    assert.deepEqual(h.log, { type: 'k8s-file', maxSize: 1 << 20, maxFile: 2 });
+    assert.equal(h.init, true);
+    assert.equal(h.readonlyRootfs, true);
+    assert.deepEqual(h.tmpfs, { '/run': 'size=1m' });
   });
-});
 
-describe('X-Registry-Auth', () => {
-  test('username/password, the auth field, empty configs', () => {
-    const h = encodeRegistryAuth({ username: 'u', password: 'p:w' }, '127.0.0.1:5000');
-    assert.deepEqual(decodeRegistryAuth(h), { username: 'u', password: 'p:w' });
-    // standard base64 with padding, as some clients send it
-    const std = Buffer.from(JSON.stringify({ auth: Buffer.from('me:secret').toString('base64') })).toString('base64');
-    assert.deepEqual(decodeRegistryAuth(std), { username: 'me', password: 'secret' });
-    assert.equal(decodeRegistryAuth(Buffer.from('{}').toString('base64')), undefined);
-    assert.equal(decodeRegistryAuth(undefined), undefined);
-    assert.equal(
-      decodeRegistryAuth(Buffer.from('{"username":"","password":"","serveraddress":"x"}').toString('base64')),
-      undefined,
+  it('reads the CLI defaults: NetworkMode default, [""] entrypoint reset, string Cmd, CpuQuota', () => {
+    const { create } = decodeCreate(
+      {
+        Image: 'busybox',
+        Cmd: 'true',
+        Entrypoint: [''],
+        HostConfig: { NetworkMode: 'default', CpuQuota: 50000, CpuPeriod: 100000 },
+      },
+      {},
+    );
+    assert.deepEqual(create.cmd, ['true']);
+    assert.deepEqual(create.entrypoint, []);
+    assert.equal(create.host.networkMode, 'bridge');
+    assert.equal(create.host.nanoCpus, 5e8);
+    assert.equal(create.name, undefined);
+  });
+
+  it('ignores unknown fields, refuses wrong types, links and unknown drivers', () => {
+    assert.doesNotThrow(() => decodeCreate({ Image: 'busybox', Whatever: 1, HostConfig: { Novel: [] } }, {}));
+    assert.throws(() => decodeCreate({ Image: 'busybox', Env: 'A=1' }, {}), /Config\.Env/);
+    assert.throws(
+      () => decodeCreate({ Image: 'busybox', HostConfig: { Privileged: 'yes' } }, {}),
+      /HostConfig\.Privileged/,
+    );
+    assert.throws(() => decodeCreate([], {}), /cannot unmarshal array/);
+    assert.throws(() => decodeCreate({}, {}), /Image is required/);
+    assert.throws(() => decodeCreate({ Image: 'b', HostConfig: { Links: ['a:b'] } }, {}), /links/);
+    assert.throws(
+      () => decodeCreate({ Image: 'b', HostConfig: { LogConfig: { Type: 'syslog' } } }, {}),
+      /syslog/,
+    );
+    assert.throws(
+      () => decodeCreate({ Image: 'b', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, {}),
+      /unknown policy/,
+    );
+    assert.throws(
+      () => decodeCreate({ Image: 'b', HostConfig: { Mounts: [{ Type: 'npipe', Target: '/x' }] } }, {}),
+      /npipe/,
     );
   });
-
-  test('garbage and identity tokens are refused', () => {
-    invalid(() => decodeRegistryAuth('!!!notbase64'), /X-Registry-Auth/);
-    invalid(() => decodeRegistryAuth(Buffer.from('{"identitytoken":"t"}').toString('base64')), /identity/);
-  });
 });
 
-describe('commit config', () => {
-  test('each set field becomes the change line that gives it back', () => {
-    const changes = decodeCommitConfig({
-      Cmd: ['sh', '-c', 'echo "hi"'],
-      Entrypoint: ['/init'],
-      Env: ['A=1', 'B=with "quotes" and \\ back'],
-      Labels: { 'x.y': 'z w' },
-      ExposedPorts: { '80/tcp': {} },
-      Volumes: { '/data': {} },
-      User: 'nobody',
-      WorkingDir: '/w',
-      StopSignal: 'SIGINT',
-      Tty: false,
-      Hostname: 'h',
+describe('other bodies and queries', () => {
+  it('decodes exec create and start', () => {
+    const e = decodeExecCreate({
+      Cmd: ['ls'],
+      AttachStdout: true,
+      Tty: true,
+      Env: ['X=1'],
+      User: 'u',
+      DetachKeys: 'ctrl-x',
     });
-    const cfg = applyChanges({}, changes);
-    assert.deepEqual(cfg.Cmd, ['sh', '-c', 'echo "hi"']);
-    assert.deepEqual(cfg.Entrypoint, ['/init']);
-    assert.deepEqual(cfg.Env, ['A=1', 'B=with "quotes" and \\ back']);
-    assert.deepEqual(cfg.Labels, { 'x.y': 'z w' });
-    assert.deepEqual(cfg.ExposedPorts, { '80/tcp': {} });
-    assert.deepEqual(cfg.Volumes, { '/data': {} });
-    assert.equal(cfg.User, 'nobody');
-    assert.equal(cfg.WorkingDir, '/w');
-    assert.equal(cfg.StopSignal, 'SIGINT');
-    assert.deepEqual(decodeCommitConfig(undefined), []);
-    invalid(() => decodeCommitConfig({ Cmnd: [] }), /unknown field "Cmnd"/);
-    invalid(() => decodeCommitConfig({ Env: ['NOVALUE'] }), /NAME=value/);
+    assert.deepEqual(e.options, {
+      cmd: ['ls'],
+      env: ['X=1'],
+      workingDir: undefined,
+      user: 'u',
+      tty: true,
+      stdin: false,
+      detach: false,
+      privileged: false,
+    });
+    assert.equal(e.attachStdout, true);
+    assert.throws(() => decodeExecCreate({ Cmd: [] }), /No exec command/);
+    assert.deepEqual(decodeExecStart({ Detach: false, Tty: true, ConsoleSize: [24, 80] }), {
+      detach: false,
+      tty: true,
+      consoleSize: { rows: 24, cols: 80 },
+    });
   });
-});
 
-describe('build query', () => {
-  test('what the Go client sends', () => {
-    const q = decodeBuildQuery({
-      t: ['a:1', 'b'],
-      dockerfile: 'sub/Dockerfile',
-      buildargs: '{"X":"1","FROM_ENV":null}',
-      labels: '{"l":"v"}',
-      target: 'final',
-      nocache: '1',
-      pull: '',
-      q: '1',
-      rm: '1',
-      forcerm: '0',
-      memory: '0',
-      cpushares: '0',
-      networkmode: 'default',
-      extrahosts: 'a:1.2.3.4,b:5.6.7.8',
-      cachefrom: '["x"]',
-      version: '1',
-      platform: '',
+  it('accepts an empty update and names the fields it cannot change', () => {
+    assert.doesNotThrow(() =>
+      decodeUpdate({ Memory: 0, CpuShares: 0, RestartPolicy: { Name: '' }, Devices: [] }),
+    );
+    assert.throws(() => decodeUpdate({ Memory: 1, CpusetCpus: '0' }), /Memory, CpusetCpus/);
+  });
+
+  it('parses filters in both JSON forms, and detach keys', () => {
+    assert.deepEqual(qFilters({ filters: '{"label":["a=b"],"status":{"running":true}}' }), {
+      label: ['a=b'],
+      status: ['running'],
     });
-    assert.deepEqual(q.options.tags, ['a:1', 'b']);
-    assert.deepEqual(q.options.dockerfile, { path: 'sub/Dockerfile' });
-    assert.deepEqual(q.options.buildArgs, { X: '1' });
-    assert.deepEqual(q.options.labels, { l: 'v' });
-    assert.equal(q.options.target, 'final');
-    assert.equal(q.options.noCache, true);
-    assert.equal(q.options.pull, false);
-    assert.equal(q.options.network, undefined);
-    assert.equal(q.options.platform, undefined);
-    assert.deepEqual(q.options.extraHosts, ['a:1.2.3.4', 'b:5.6.7.8']);
-    assert.equal(q.quiet, true);
-    assert.deepEqual(q.notes, ['cache-from is ignored: Berth reuses its own build cache only']);
-    invalid(() => decodeBuildQuery({ buildargs: '{bad' }), /buildargs: invalid JSON/);
-    invalid(() => decodeBuildQuery({ labels: '{"a":1}' }), /labels.a: expected a string/);
-    invalid(() => decodeBuildQuery({ remote: 'https://github.com/x/y.git' }), /remote build contexts/);
+    assert.throws(() => qFilters({ filters: '{nope' }), /invalid filter/);
+    assert.deepEqual(parseDetachKeys('ctrl-p,ctrl-q'), [16, 17]);
+    assert.deepEqual(parseDetachKeys('a,ctrl-@'), [97, 0]);
+    assert.throws(() => parseDetachKeys('ctrl-ab'), /Unknown character/);
+  });
+
+  it('matches events as docker filters them', () => {
+    const ev = (
+      type: EventMessage['Type'],
+      action: string,
+      id: string,
+      attrs: Record<string, string>,
+    ): EventMessage => ({
+      Type: type,
+      Action: action,
+      Actor: { ID: id, Attributes: attrs },
+      scope: 'local',
+      time: 0,
+      timeNano: 0,
+    });
+    const die = ev('container', 'die', 'abc123', {
+      name: 'web',
+      image: 'busybox:latest',
+      exitCode: '0',
+      tier: 'x',
+    });
+    assert.ok(eventMatches(die, {}));
+    assert.ok(eventMatches(die, { container: ['web'] }));
+    assert.ok(eventMatches(die, { container: ['abc'] }));
+    assert.ok(!eventMatches(die, { container: ['db'] }));
+    assert.ok(eventMatches(die, { image: ['busybox'] }));
+    assert.ok(eventMatches(die, { event: ['die', 'start'], type: ['container'] }));
+    assert.ok(!eventMatches(die, { type: ['image'] }));
+    assert.ok(eventMatches(die, { label: ['tier=x'] }));
+    assert.ok(!eventMatches(die, { label: ['tier=y'] }));
+    const exec = ev('container', 'exec_start: sh -c x', 'abc123', { name: 'web' });
+    assert.ok(eventMatches(exec, { event: ['exec_start'] }));
+    const vol = ev('volume', 'create', 'v1', { driver: 'local' });
+    assert.ok(!eventMatches(vol, { container: ['web'] }));
+    assert.ok(eventMatches(vol, { volume: ['v1'] }));
   });
 });

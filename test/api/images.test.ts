@@ -81,7 +81,17 @@ describe('local images through the API', () => {
 
     const imp = `${uniq('apiimport')}:1`;
     made.add(imp);
-    const id = dockerOk(['import', '-m', 'from the api', '--change', 'ENV A=1', '--change', 'CMD ["sh"]', busyboxTar(), imp]).trim();
+    const id = dockerOk([
+      'import',
+      '-m',
+      'from the api',
+      '--change',
+      'ENV A=1',
+      '--change',
+      'CMD ["sh"]',
+      busyboxTar(),
+      imp,
+    ]).trim();
     assert.equal(id, idOf(imp));
     const cfg = JSON.parse(ok(['image', 'inspect', '-f', '{{json .Config}}', imp]));
     assert.deepEqual(cfg.Cmd, ['sh']);
@@ -158,16 +168,47 @@ describe('pull and push through the API against docker-registry', () => {
     const d = new Docker({ socketPath: s.socketPath });
     const stream = await d.pull(ref);
     const events = await new Promise<{ status?: string; id?: string }[]>((resolve, reject) =>
-      d.modem.followProgress(stream, (err: Error | null, out: { status?: string }[]) => (err ? reject(err) : resolve(out))),
+      d.modem.followProgress(stream, (err: Error | null, out: { status?: string }[]) =>
+        err ? reject(err) : resolve(out),
+      ),
     );
     assert.ok(events.some((e) => e.status?.startsWith('Digest: sha256:')));
     assert.ok(events.some((e) => e.status?.startsWith('Status: ')));
     assert.equal(idOf(ref), idOf('busybox'));
 
     ok(['rmi', ref]);
-    const py = 'import docker,sys\nc=docker.DockerClient(base_url=sys.argv[1])\nprint(c.images.pull(sys.argv[2], tag="1").id)';
-    const id = execFileSync('python3', ['-c', py, s.host, `${reg.host}/api/dockerode`], { encoding: 'utf8' }).trim();
+    const py =
+      'import docker,sys\nc=docker.DockerClient(base_url=sys.argv[1])\nprint(c.images.pull(sys.argv[2], tag="1").id)';
+    const id = execFileSync('python3', ['-c', py, s.host, `${reg.host}/api/dockerode`], {
+      encoding: 'utf8',
+    }).trim();
     assert.equal(id, idOf('busybox'));
+  });
+
+  test('a client that goes away mid-pull leaves the pull to finish and the server serving', async () => {
+    const ref = `${reg.host}/api/gone:1`;
+    made.add(ref);
+    ok(['tag', 'busybox', ref]);
+    dockerOk(['push', ref]);
+    ok(['rmi', ref]);
+    const { Agent } = await import('undici');
+    const agent = new Agent({ connect: { socketPath: s.socketPath } });
+    try {
+      const res = await agent.request({
+        origin: 'http://localhost',
+        path: `/images/create?fromImage=${encodeURIComponent(`${reg.host}/api/gone`)}&tag=1`,
+        method: 'POST',
+      });
+      assert.equal(res.statusCode, 200);
+      res.body.on('error', () => undefined);
+      res.body.destroy();
+    } finally {
+      await agent.destroy().catch(() => undefined);
+    }
+    const deadline = Date.now() + 20_000;
+    while (idOf(ref) === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(idOf(ref), idOf('busybox'));
+    assert.match(dockerOk(['images', '--format', '{{.Repository}}']), /api\/gone/);
   });
 
   test('X-Registry-Auth carries the credentials for one pull and push', async () => {
@@ -182,17 +223,16 @@ describe('pull and push through the API against docker-registry', () => {
       // docker-modem's followProgress hands the messages over; an error is one of them
       const drain = async (st: NodeJS.ReadableStream) => {
         const out = await new Promise<{ error?: string }[]>((resolve, reject) =>
-          d.modem.followProgress(st, (err: Error | null, o: { error?: string }[]) => (err ? reject(err) : resolve(o))),
+          d.modem.followProgress(st, (err: Error | null, o: { error?: string }[]) =>
+            err ? reject(err) : resolve(o),
+          ),
         );
         const failed = out.find((m) => m.error);
         if (failed) throw new Error(failed.error);
         return out;
       };
       // without credentials the registry refuses: for push the error travels in the stream
-      await assert.rejects(
-        async () => drain(await d.getImage(ref).push({})),
-        /unauthorized|denied/,
-      );
+      await assert.rejects(async () => drain(await d.getImage(ref).push({})), /unauthorized|denied/);
       await drain(await d.getImage(ref).push({ authconfig: auth }));
       ok(['rmi', ref]);
       await assert.rejects(d.pull(ref), /unauthorized|denied/);

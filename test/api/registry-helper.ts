@@ -20,13 +20,18 @@ function freePort(): Promise<number> {
 }
 
 /** Debian's docker-registry on 127.0.0.1, storage under `dir`; with `user`, htpasswd auth (bcrypt). */
-export async function startRegistry(dir: string, user?: { name: string; password: string }): Promise<Registry> {
+export async function startRegistry(
+  dir: string,
+  user?: { name: string; password: string },
+): Promise<Registry> {
   const port = await freePort();
   const root = join(dir, `registry-${port}`);
   mkdirSync(root, { recursive: true });
   let auth = '';
   if (user) {
-    const line = execFileSync('htpasswd', ['-nbB', '-C', '4', user.name, user.password], { encoding: 'utf8' }).trim();
+    const line = execFileSync('htpasswd', ['-nbB', '-C', '4', user.name, user.password], {
+      encoding: 'utf8',
+    }).trim();
     writeFileSync(join(root, 'htpasswd'), `${line}\n`);
     auth = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${join(root, 'htpasswd')}\n`;
   }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { berth, ensureBusybox, type Result, uniq } from '../helpers.ts';
+import { berth, busyboxTar, ensureBusybox, type Result, uniq } from '../helpers.ts';
 import { type Registry, startRegistry } from './registry-helper.ts';
 import { type Served, startServe } from './serve-helper.ts';
 
@@ -30,9 +30,14 @@ function normalize(r: Result, names: Record<string, string>): Result {
   const fix = (t: string) => {
     let out = t;
     for (const [from, to] of Object.entries(names)) out = out.split(from).join(to);
-    return out
-      .replace(/(Less than a second|About a minute|\d+ (second|minute)s?)( ago)?/g, 'T$3')
-      .replace(/\s{2,}/g, '  ');
+    return (
+      out
+        .replace(/(Less than a second|About a minute|\d+ (second|minute)s?)( ago)?/g, 'T$3')
+        // build timings: `#2 0.156 output`, `#2 DONE 0.3s`
+        .replace(/^(#\d+) \d+\.\d+ /gm, '$1 T ')
+        .replace(/DONE \d+\.\d+s/g, 'DONE T')
+        .replace(/\s{2,}/g, '  ')
+    );
   };
   return { code: r.code, stdout: fix(r.stdout), stderr: fix(r.stderr) };
 }
@@ -110,20 +115,44 @@ describe('the same CLI output, local and over --host', () => {
 
   test('run --rm: output, stderr and the exit code', () => {
     same('run echo', () => ['run', '--rm', 'busybox', 'echo', 'hello world']);
-    const r = same('run exit 3', () => ['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    const r = same('run exit 3', () => [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'echo out; echo err >&2; exit 3',
+    ]);
     assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: 'err\n' });
-    const i = same('run -i', () => ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], undefined, 'from stdin\n');
+    const i = same(
+      'run -i',
+      () => ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'],
+      undefined,
+      'from stdin\n',
+    );
     assert.equal(i.stdout, 'from stdin\ndone\n');
   });
 
   test('run -d, logs, exec, cp, stop, rm', () => {
     const name = { local: uniq('rl'), remote: uniq('rr') };
     const names = (side: Side) => ({ [name[side]]: 'NAME' });
+    const id = { local: '', remote: '' };
+    const ids = (side: Side): Record<string, string> => (id[side] ? { [id[side]]: 'ID' } : {});
     cleanup.push(['rm', '-f', name.local], ['rm', '-f', name.remote]);
     for (const side of ['local', 'remote'] as const) {
-      const r = run(side, ['run', '-d', '--name', name[side], 'busybox', 'sh', '-c', 'echo a; echo b >&2; sleep 60']);
+      const r = run(side, [
+        'run',
+        '-d',
+        '--name',
+        name[side],
+        'busybox',
+        'sh',
+        '-c',
+        'echo a; echo b >&2; sleep 60',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+      id[side] = r.stdout.trim();
     }
     // logs: wait for both containers to have written
     for (const side of ['local', 'remote'] as const) {
@@ -135,18 +164,86 @@ describe('the same CLI output, local and over --host', () => {
     same('logs --tail', (side) => ['logs', '--tail', '1', name[side]], names);
     same('exec', (side) => ['exec', name[side], 'sh', '-c', 'echo in; echo err >&2; exit 7'], names);
     same('exec -i', (side) => ['exec', '-i', name[side], 'cat'], names, 'piped\n');
-    same('exec -e -w -u', (side) => ['exec', '-e', 'X=1', '-w', '/tmp', '-u', 'nobody', name[side], 'sh', '-c', 'echo $X; pwd; id -u'], names);
+    same(
+      'exec -e -w -u',
+      (side) => [
+        'exec',
+        '-e',
+        'X=1',
+        '-w',
+        '/tmp',
+        '-u',
+        'nobody',
+        name[side],
+        'sh',
+        '-c',
+        'echo $X; pwd; id -u',
+      ],
+      names,
+    );
 
     const file = join(s.dir, 'cp-in.txt');
     writeFileSync(file, 'copied in\n');
     same('cp in', (side) => ['cp', file, `${name[side]}:/tmp/f.txt`], names);
     same('cat after cp', (side) => ['exec', name[side], 'cat', '/tmp/f.txt'], names);
-    same('cp out to a file', (side) => ['cp', `${name[side]}:/tmp/f.txt`, join(s.dir, `out-${side}.txt`)], names);
+    same(
+      'cp out to a file',
+      (side) => ['cp', `${name[side]}:/tmp/f.txt`, join(s.dir, `out-${side}.txt`)],
+      names,
+    );
     same('cp missing', (side) => ['cp', `${name[side]}:/no/such/file`, join(s.dir, 'x')], names);
     same('top', (side) => ['top', name[side], '-o', 'comm'], names);
-    same('ps filtered', (side) => ['ps', '--filter', `name=${name[side]}`, '--format', '{{.Names}} {{.Status}}'], names);
+    same(
+      'ps filtered',
+      (side) => ['ps', '--filter', `name=${name[side]}`, '--format', '{{.Names}} {{.Status}}'],
+      names,
+    );
+    same('diff', (side) => ['diff', name[side]], names);
+    same('stats', (side) => ['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', name[side]], names);
+    same('pause', (side) => ['pause', name[side]], names);
+    same(
+      'pause again',
+      (side) => ['pause', name[side]],
+      (side) => ({ ...names(side), ...ids(side) }),
+    );
+    same('unpause', (side) => ['unpause', name[side]], names);
+    // a commit's image ID holds the time: each side's must be the image it tagged
+    for (const side of ['local', 'remote'] as const) {
+      const r = run(side, ['commit', '-m', 'c', name[side], `${name[side]}-img:1`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        run('local', ['image', 'inspect', '-f', '{{.Id}}', `${name[side]}-img:1`]).stdout,
+      );
+    }
+    cleanup.push(['rmi', '-f', `${name.local}-img:1`, `${name.remote}-img:1`]);
+    same('export', (side) => ['export', '-o', join(s.dir, `export-${side}.tar`), name[side]], names);
+    same('rename', (side) => ['rename', name[side], `${name[side]}-2`], names);
+    same('rename back', (side) => ['rename', `${name[side]}-2`, name[side]], names);
+    // `until` is whole seconds (as docker's): one in the future takes in everything done so far.
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    same(
+      'events',
+      (side) => [
+        'events',
+        '--since',
+        '2m',
+        '--until',
+        until,
+        '--filter',
+        `container=${name[side]}`,
+        '--format',
+        '{{.Type}} {{.Action}}',
+      ],
+      names,
+    );
     same('stop', (side) => ['stop', '-t', '1', name[side]], names);
-    same('inspect state', (side) => ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name[side]], names);
+    same('logs -f of a stopped container', (side) => ['logs', '-f', name[side]], names);
+    same(
+      'inspect state',
+      (side) => ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name[side]],
+      names,
+    );
     same('rm', (side) => ['rm', name[side]], names);
   });
 
@@ -155,7 +252,11 @@ describe('the same CLI output, local and over --host', () => {
     const names = (side: Side) => ({ [v[side]]: 'NAME' });
     cleanup.push(['volume', 'rm', '-f', v.local, v.remote]);
     same('volume create', (side) => ['volume', 'create', '--label', 'a=b', v[side]], names);
-    same('volume inspect', (side) => ['volume', 'inspect', '-f', '{{.Name}} {{.Labels}} {{.Driver}}', v[side]], names);
+    same(
+      'volume inspect',
+      (side) => ['volume', 'inspect', '-f', '{{.Name}} {{.Labels}} {{.Driver}}', v[side]],
+      names,
+    );
     same('volume ls filtered', (side) => ['volume', 'ls', '--filter', `name=${v[side]}`], names);
     same('volume rm', (side) => ['volume', 'rm', v[side]], names);
 
@@ -166,9 +267,63 @@ describe('the same CLI output, local and over --host', () => {
       const r = run(side, ['network', 'create', '--label', 'x=y', n[side]]);
       assert.equal(r.code, 0, r.stderr);
     }
-    same('network ls filtered', (side) => ['network', 'ls', '--format', '{{.Name}} {{.Driver}}', '--filter', `name=${n[side]}`], nnames);
+    same(
+      'network ls filtered',
+      (side) => ['network', 'ls', '--format', '{{.Name}} {{.Driver}}', '--filter', `name=${n[side]}`],
+      nnames,
+    );
     same('network create dup', (side) => ['network', 'create', n[side]], nnames);
     same('network rm', (side) => ['network', 'rm', n[side]], nnames);
+  });
+
+  test('build: progress, result and errors', () => {
+    const dir = join(s.dir, 'build-ctx');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'f.txt'), 'context file\n');
+    writeFileSync(
+      join(dir, 'Dockerfile'),
+      `FROM busybox\nCOPY f.txt /f.txt\nRUN cat /f.txt\nENV REMOTE_TEST=${process.pid}\n`,
+    );
+    const tag = { local: `${uniq('bl')}:1`, remote: `${uniq('br')}:1` };
+    const names = (side: Side) => ({ [tag[side]]: 'TAG' });
+    cleanup.push(['rmi', '-f', tag.local, tag.remote]);
+    // warm the cache so both sides build the same image
+    assert.equal(run('local', ['build', '-q', dir]).code, 0);
+    const built = same('build', (side) => ['build', '-t', tag[side], dir], names);
+    assert.equal(built.code, 0, built.stderr);
+    assert.equal(
+      run('local', ['image', 'inspect', '-f', '{{.Id}}', tag.remote]).stdout,
+      run('local', ['image', 'inspect', '-f', '{{.Id}}', tag.local]).stdout,
+    );
+    same('build -q', () => ['build', '-q', dir]);
+    same('build from stdin', () => ['build', '-q', '-'], undefined, 'FROM busybox\nENV FROM_STDIN=1\n');
+    writeFileSync(join(dir, 'Dockerfile.bad'), 'FROM busybox\nRUN echo failing; exit 3\n');
+    const bad = same('build failing', () => ['build', '--no-cache', '-f', join(dir, 'Dockerfile.bad'), dir]);
+    assert.notEqual(bad.code, 0);
+  });
+
+  test('save, load, import', () => {
+    const file = (side: Side) => join(s.dir, `save-${side}.tar`);
+    same(
+      'save',
+      (side) => ['save', '-o', file(side), 'busybox'],
+      (side) => ({ [file(side)]: 'FILE' }),
+    );
+    same(
+      'load',
+      (side) => ['load', '-i', file(side)],
+      (side) => ({ [file(side)]: 'FILE' }),
+    );
+    same('load garbage', () => ['load', '-i', join(s.dir, 'no-such.tar')]);
+    same('load not a tar', () => ['load'], undefined, 'this is not a tar archive');
+    const ref = { local: `${uniq('il')}:1`, remote: `${uniq('ir')}:1` };
+    cleanup.push(['rmi', '-f', ref.local, ref.remote]);
+    for (const side of ['local', 'remote'] as const) {
+      const r = run(side, ['import', '-c', 'CMD ["sh"]', '-m', 'imp', busyboxTar(), ref[side]]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, run('local', ['image', 'inspect', '-f', '{{.Id}}', ref[side]]).stdout);
+    }
+    same('history of an import', (side) => ['history', '--format', '{{.CreatedBy}}|{{.Comment}}', ref[side]]);
   });
 
   test('push and pull against a registry (one per side)', () => {

@@ -21,7 +21,10 @@ export async function startServe(): Promise<Served> {
   const host = `unix://${socketPath}`;
   // The server is the engine: it must not itself be pointed at another one.
   const env = { ...ENV, BERTH_HOST: '', DOCKER_HOST: '' };
-  const child: ChildProcess = spawn(BERTH, ['serve', '-H', host], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(BERTH, ['serve', '-H', host], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error(`berth serve did not start:\n${stderr}`)), 15_000);

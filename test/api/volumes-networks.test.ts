@@ -24,9 +24,13 @@ function dockerOk(args: string[]): string {
 }
 
 function python(code: string, ...args: string[]): string {
-  return execFileSync('python3', ['-c', `import docker,sys\nc=docker.DockerClient(base_url=sys.argv[1])\n${code}`, s.host, ...args], {
-    encoding: 'utf8',
-  }).trim();
+  return execFileSync(
+    'python3',
+    ['-c', `import docker,sys\nc=docker.DockerClient(base_url=sys.argv[1])\n${code}`, s.host, ...args],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
 }
 
 before(async () => {
@@ -45,15 +49,34 @@ describe('volumes', () => {
   test('docker volume create, ls with filters, inspect, rm; errors keep their codes', () => {
     const name = uniq('apivol');
     volumes.push(name);
-    assert.equal(dockerOk(['volume', 'create', '--label', 'team=api', '-o', 'type=tmpfs', '-o', 'device=tmpfs', name]).trim(), name);
+    assert.equal(
+      dockerOk([
+        'volume',
+        'create',
+        '--label',
+        'team=api',
+        '-o',
+        'type=tmpfs',
+        '-o',
+        'device=tmpfs',
+        name,
+      ]).trim(),
+      name,
+    );
     const v = JSON.parse(dockerOk(['volume', 'inspect', name]))[0];
     assert.equal(v.Name, name);
     assert.equal(v.Driver, 'local');
     assert.deepEqual(v.Labels, { team: 'api' });
     assert.deepEqual(v.Options, { type: 'tmpfs', device: 'tmpfs' });
     assert.equal(v.Mountpoint, JSON.parse(ok(['volume', 'inspect', name]))[0].Mountpoint);
-    assert.equal(dockerOk(['volume', 'ls', '-q', '--filter', 'label=team=api', '--filter', `name=${name}`]).trim(), name);
-    assert.equal(dockerOk(['volume', 'ls', '-q', '--filter', 'label=team=other', '--filter', `name=${name}`]).trim(), '');
+    assert.equal(
+      dockerOk(['volume', 'ls', '-q', '--filter', 'label=team=api', '--filter', `name=${name}`]).trim(),
+      name,
+    );
+    assert.equal(
+      dockerOk(['volume', 'ls', '-q', '--filter', 'label=team=other', '--filter', `name=${name}`]).trim(),
+      '',
+    );
 
     const dup = docker(['volume', 'create', '-d', 'nfs', uniq('x')]);
     assert.equal(dup.code, 1);
@@ -92,7 +115,10 @@ describe('volumes', () => {
   test('docker-py and dockerode', async () => {
     const name = uniq('apivolpy');
     volumes.push(name);
-    assert.equal(python('v=c.volumes.create(name=sys.argv[2], labels={"by":"py"})\nprint(v.name)', name), name);
+    assert.equal(
+      python('v=c.volumes.create(name=sys.argv[2], labels={"by":"py"})\nprint(v.name)', name),
+      name,
+    );
     assert.equal(python('print(c.volumes.get(sys.argv[2]).attrs["Labels"]["by"])', name), 'py');
     const d = new Docker({ socketPath: s.socketPath });
     const list = await d.listVolumes({ filters: JSON.stringify({ name: [name] }) });
@@ -137,10 +163,15 @@ describe('networks', () => {
     assert.equal(n.Id, id);
     assert.equal(n.Internal, true);
     assert.deepEqual(n.Labels, { by: 'api' });
-    assert.deepEqual(n.IPAM.Config, [{ Subnet: '10.231.7.0/24', Gateway: '10.231.7.1', IPRange: '10.231.7.128/25' }]);
+    assert.deepEqual(n.IPAM.Config, [
+      { Subnet: '10.231.7.0/24', Gateway: '10.231.7.1', IPRange: '10.231.7.128/25' },
+    ]);
     assert.equal(dockerOk(['network', 'ls', '-q', '--no-trunc', '--filter', `name=${net}`]).trim(), id);
     assert.deepEqual(
-      dockerOk(['network', 'ls', '--format', '{{.Name}}', '--filter', 'label=by=api']).trim().split('\n').includes(net),
+      dockerOk(['network', 'ls', '--format', '{{.Name}}', '--filter', 'label=by=api'])
+        .trim()
+        .split('\n')
+        .includes(net),
       true,
     );
     const dup = docker(['network', 'create', net]);

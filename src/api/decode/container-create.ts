@@ -255,7 +255,7 @@ export function decodeCreate(body: unknown, query: { name?: string; platform?: s
   const create: CreateOptions = {
     image,
     name: query.name || undefined,
-    cmd: cmd && cmd.length ? cmd : undefined,
+    cmd: cmd?.length ? cmd : undefined,
     // [""] (the CLI's `--entrypoint ""`) resets the image's entrypoint; null keeps it.
     entrypoint: entrypoint === undefined ? undefined : entrypoint.filter((e, i) => i > 0 || e !== ''),
     env: strs(b, 'Env', C) ?? [],

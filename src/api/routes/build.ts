@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { BuildStepError } from '../../build/errors.ts';
 import type { BuildEvent, BuildResult, BuildVertex } from '../../build/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { familiarName } from '../../image/reference.ts';
@@ -90,9 +91,18 @@ export function registerBuildRoutes(app: FastifyInstance, engine: Engine): void 
     const legacy = new LegacyBuildMessages(quiet, berthEvents);
     await streamed(reply, async (s) => {
       if (!quiet) for (const n of notes) s.write({ stream: `[Warning] ${n}\n` });
-      const r = await engine.build({ ...options, context: { tar: req.raw } }, (e) => {
-        for (const m of legacy.event(e)) s.write(m);
-      });
+      let r: BuildResult;
+      try {
+        r = await engine.build({ ...options, context: { tar: req.raw } }, (e) => {
+          for (const m of legacy.event(e)) s.write(m);
+        });
+      } catch (err) {
+        // Berth's client shows the Dockerfile excerpt around a failed step: it needs the lines.
+        if (!(berthEvents && err instanceof BuildStepError)) throw err;
+        const step = { line: err.line, endLine: err.endLine, exitStatus: err.exitStatus };
+        s.write({ errorDetail: { message: err.message, berthStep: step }, error: err.message });
+        return;
+      }
       for (const m of legacy.result(r, options.tags)) s.write(m);
     });
   });

@@ -53,7 +53,15 @@ function pathStatHeader(s: PathStat): string {
 async function writeLogs(
   engine: Engine,
   id: string,
-  o: { follow: boolean; stdout: boolean; stderr: boolean; timestamps: boolean; tail?: number; sinceMs?: number; untilMs?: number },
+  o: {
+    follow: boolean;
+    stdout: boolean;
+    stderr: boolean;
+    timestamps: boolean;
+    tail?: number;
+    sinceMs?: number;
+    untilMs?: number;
+  },
   tty: boolean,
   write: (b: Buffer) => Promise<void>,
   signal: AbortSignal,
@@ -98,9 +106,14 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     return { ContainersDeleted: r.deleted.length ? r.deleted : null, SpaceReclaimed: r.spaceReclaimed };
   });
 
-  app.get<{ Params: IdParams }>('/containers/:id/json', async (req) =>
-    engine.inspectContainer(req.params.id, { size: qBool(req.query as Query, 'size') }),
-  );
+  app.get<{ Params: IdParams }>('/containers/:id/json', async (req) => {
+    const c = await engine.inspectContainer(req.params.id, { size: qBool(req.query as Query, 'size') });
+    // SDKs read logs only from the drivers they know (docker-py: json-file, journald); conmon's
+    // k8s-file serves `logs` the same way, so clients are told the name they expect.
+    const lc = (c.HostConfig as { LogConfig?: { Type: string } } | undefined)?.LogConfig;
+    if (lc?.Type === 'k8s-file') lc.Type = 'json-file';
+    return c;
+  });
 
   app.post<{ Params: IdParams }>('/containers/:id/start', async (req, reply) => {
     const c = await brief(engine, req.params.id);
@@ -211,7 +224,8 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     const q = req.query as Query;
     const stdout = qBool(q, 'stdout');
     const stderr = qBool(q, 'stderr');
-    if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
+    if (!stdout && !stderr)
+      throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
     const c = await brief(engine, req.params.id);
     const o = {
       follow: qBool(q, 'follow'),
@@ -285,7 +299,9 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     const q = req.query as Query;
     const path = qStr(q, 'path');
     if (!path) throw new InvalidArgumentError('Bad parameters: path is required');
-    await engine.copyToContainer(req.params.id, path, req.raw as Readable, { copyUidGid: qBool(q, 'copyUIDGID') });
+    await engine.copyToContainer(req.params.id, path, req.raw as Readable, {
+      copyUidGid: qBool(q, 'copyUIDGID'),
+    });
     return reply.code(200).send();
   });
 
@@ -333,8 +349,20 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
     const ws = acceptWebSocket(req.raw.socket, key, SERVER_HEADERS);
     try {
       if (qBool(q, 'logs')) {
-        const o = { follow: false, stdout: qBool(q, 'stdout', true), stderr: qBool(q, 'stderr', true), timestamps: false };
-        await writeLogs(engine, c.id, o, true, (b) => new Promise<void>((r) => ws.output.write(b, () => r())), new AbortController().signal);
+        const o = {
+          follow: false,
+          stdout: qBool(q, 'stdout', true),
+          stderr: qBool(q, 'stderr', true),
+          timestamps: false,
+        };
+        await writeLogs(
+          engine,
+          c.id,
+          o,
+          true,
+          (b) => new Promise<void>((r) => ws.output.write(b, () => r())),
+          new AbortController().signal,
+        );
       }
       if (!qBool(q, 'stream')) return ws.end();
       const handle = await engine.attachContainer(c.id, {

@@ -18,7 +18,8 @@ export function registerExecRoutes(app: FastifyInstance, engine: Engine): void {
     const d = decodeExecCreate(req.body);
     const c = await engine.inspectContainer(req.params.id, { size: false });
     const state = c.State as { Running: boolean; Paused: boolean };
-    if (state.Paused) throw new ConflictError(`container ${c.Id} is paused, unpause the container before exec`);
+    if (state.Paused)
+      throw new ConflictError(`container ${c.Id} is paused, unpause the container before exec`);
     if (!state.Running) throw new ConflictError(`container ${c.Id} is not running`);
     if (d.detachKeys) parseDetachKeys(d.detachKeys);
     const s = sessions.create(String(c.Id), {
@@ -49,7 +50,9 @@ export function registerExecRoutes(app: FastifyInstance, engine: Engine): void {
       stderr: s.attachStderr ? hj.stderr : undefined,
       consoleSize: start.consoleSize,
       detachKeys:
-        o.tty && o.stdin ? detachKeyFilter(s.detachKeys ? parseDetachKeys(s.detachKeys) : undefined) : undefined,
+        o.tty && o.stdin
+          ? detachKeyFilter(s.detachKeys ? parseDetachKeys(s.detachKeys) : undefined)
+          : undefined,
     };
     try {
       const h = await engine.execContainer(s.containerId, { ...o, detach: false }, io);

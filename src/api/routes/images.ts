@@ -103,23 +103,11 @@ export function registerImageRoutes(app: FastifyInstance, engine: Engine): void 
     const ref = joinTag(fromImage, tag);
     const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
     await streamed(reply, async (s) => {
-      // docker answers a missing image or a refused login with an HTTP error, not a 200 stream
-      // that fails: the first line ("Pulling from …") is held until the pull gets further.
-      let held: ProgressEvent | undefined;
       await engine.pullImage(
         ref,
         { allTags: !tag && !hasTagOrDigest(fromImage), platform: queryString(q.platform) || undefined, auth },
-        (e) => {
-          if (!s.hasStarted && !held && e.status.startsWith('Pulling from ')) {
-            held = e;
-            return;
-          }
-          if (held) s.write(progressMessage(held));
-          held = undefined;
-          s.write(progressMessage(e));
-        },
+        (e) => s.write(progressMessage(e)),
       );
-      if (held) s.write(progressMessage(held));
     });
   });
 

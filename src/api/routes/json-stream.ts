@@ -18,7 +18,8 @@ export class JsonStream {
   }
 
   write(msg: object): void {
-    if (this.ended) return;
+    // A client that went away must not stop the operation (a pull finishes and stays consistent).
+    if (this.ended || this.reply.raw.destroyed) return;
     if (!this.started) this.start();
     this.reply.raw.write(`${JSON.stringify(msg)}\r\n`);
   }

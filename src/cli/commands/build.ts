@@ -6,7 +6,7 @@ import type { BuildOptions, BuildOutput } from '../../build/types.ts';
 import { parseFilters } from '../../engine/filters.ts';
 import { InvalidArgumentError } from '../../util/errors.ts';
 import { parseBytes } from '../../util/units.ts';
-import { BuildProgressPrinter } from '../build-progress.ts';
+import { BuildProgressPrinter, TtyBuildProgress } from '../build-progress.ts';
 import { print } from '../context.ts';
 import { type CommandSpec, flagBool, flagString, flagStrings } from '../flags.ts';
 import { printPruned, pruneConfirmed } from '../prune.ts';
@@ -191,10 +191,17 @@ export const buildCmd: Command = {
       outputs: flagStrings(p, buildSpec, 'output').map(parseOutput),
       extraHosts: flagStrings(p, buildSpec, 'add-host'),
     };
-    const printer = new BuildProgressPrinter(ctx.err, mode as 'plain' | 'tty' | 'quiet');
+    const printer =
+      mode === 'tty'
+        ? new TtyBuildProgress(ctx.err)
+        : new BuildProgressPrinter(ctx.err, mode as 'plain' | 'quiet');
     const engine = await ctx.engine();
     try {
-      const r = await engine.build(o, (e) => printer.event(e));
+      const r = await engine
+        .build(o, (e) => printer.event(e))
+        .finally(() => {
+          if (printer instanceof TtyBuildProgress) printer.finish();
+        });
       const iid = flagString(p, buildSpec, 'iidfile');
       if (iid) fs.writeFileSync(iid, r.imageId);
       if (mode !== 'quiet') {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { createOptions, pullPolicy } from '../../compose/convert.ts';
 import { dependencyOrder, selectServices } from '../../compose/graph.ts';
 import { serviceHash } from '../../compose/hash.ts';
 import { containerLabels, L } from '../../compose/labels.ts';
-import { type LogSource, LogPrinter, streamLogs } from '../../compose/logs.ts';
+import { LogPrinter, type LogSource, streamLogs } from '../../compose/logs.ts';
 import type { Project, ServiceConfig } from '../../compose/model.ts';
 import {
   buildService,
@@ -15,9 +16,8 @@ import {
   status,
   waitRunningHealthy,
 } from '../../compose/ops.ts';
-import { type ComposeGlobals, composeRun, openProject } from '../../compose/session.ts';
-import { createOptions, pullPolicy, serviceImage } from '../../compose/convert.ts';
 import type { Observed } from '../../compose/plan.ts';
+import { type ComposeGlobals, composeRun, openProject } from '../../compose/session.ts';
 import { BerthError, InvalidArgumentError } from '../../util/errors.ts';
 import { humanDuration, humanSize, parseTimestamp } from '../../util/units.ts';
 import { type CliContext, print } from '../context.ts';
@@ -41,17 +41,38 @@ interface Sub {
   run(ctx: CliContext, g: ComposeGlobals, p: ParsedArgs): Promise<number>;
 }
 
-const bool = (name: string, description: string, short?: string): FlagSpec => ({ name, short, kind: 'bool', description });
-const str = (name: string, description: string, short?: string): FlagSpec => ({ name, short, kind: 'string', description });
+const bool = (name: string, description: string, short?: string): FlagSpec => ({
+  name,
+  short,
+  kind: 'bool',
+  description,
+});
+const str = (name: string, description: string, short?: string): FlagSpec => ({
+  name,
+  short,
+  kind: 'string',
+  description,
+});
 const list = (name: string, description: string, short?: string): FlagSpec => ({
   name,
   short,
   kind: 'stringArray',
   description,
 });
-const int = (name: string, description: string, short?: string): FlagSpec => ({ name, short, kind: 'int', description });
+const int = (name: string, description: string, short?: string): FlagSpec => ({
+  name,
+  short,
+  kind: 'int',
+  description,
+});
 
-function spec(name: string, args: string, description: string, flags: FlagSpec[], extra: Partial<CommandSpec> = {}): CommandSpec {
+function spec(
+  name: string,
+  args: string,
+  description: string,
+  flags: FlagSpec[],
+  extra: Partial<CommandSpec> = {},
+): CommandSpec {
   return {
     name: `compose ${name}`,
     usage: `berth compose ${name} [OPTIONS]${args ? ` ${args}` : ''}`,
@@ -62,7 +83,11 @@ function spec(name: string, args: string, description: string, flags: FlagSpec[]
   };
 }
 
-async function session(ctx: CliContext, g: ComposeGlobals, o: { fileOptional?: boolean } = {}): Promise<ComposeRun> {
+async function session(
+  ctx: CliContext,
+  g: ComposeGlobals,
+  o: { fileOptional?: boolean } = {},
+): Promise<ComposeRun> {
   const project = await openProject(g, o);
   return composeRun(await ctx.engine(), project, ctx.err);
 }
@@ -109,7 +134,11 @@ const upSpec = spec('up', '[SERVICE...]', 'Create and start containers', [
   int('wait-timeout', 'Maximum duration in seconds to wait for the project to be running|healthy'),
   bool('abort-on-container-exit', 'Stops all containers if any container was stopped'),
   str('exit-code-from', 'Return the exit code of the selected service container'),
-  int('timeout', 'Use this timeout in seconds for container shutdown when attached or when containers are already running', 't'),
+  int(
+    'timeout',
+    'Use this timeout in seconds for container shutdown when attached or when containers are already running',
+    't',
+  ),
   bool('no-color', 'Produce monochrome output'),
   bool('no-log-prefix', "Don't print prefix in logs"),
   bool('timestamps', 'Show timestamps'),
@@ -158,6 +187,7 @@ function enable(project: Project, services: ServiceConfig[]): void {
 const upCmd: Sub = {
   spec: upSpec,
   async run(ctx, g, p) {
+    const began = Date.now() - 1000;
     const noStart = flagBool(p, upSpec, 'no-start');
     const { r, services, containers } = await upOrCreate(ctx, g, p, upSpec, !noStart);
     if (noStart) return 0;
@@ -167,12 +197,18 @@ const upCmd: Sub = {
       return 0;
     }
     if (flagBool(p, upSpec, 'detach')) return 0;
-    return attached(ctx, r, services, p);
+    return attached(ctx, r, services, p, began);
   },
 };
 
 /** Attached `up`: prints every container's logs until they all exit, or stops them on Ctrl-C. */
-async function attached(ctx: CliContext, r: ComposeRun, services: ServiceConfig[], p: ParsedArgs): Promise<number> {
+async function attached(
+  ctx: CliContext,
+  r: ComposeRun,
+  services: ServiceConfig[],
+  p: ParsedArgs,
+  since: number,
+): Promise<number> {
   const names = services.filter((s) => s.attach !== false).map((s) => s.name);
   const list = await serviceContainers(r, names, { oneoff: false });
   const printer = new LogPrinter(ctx.out, {
@@ -189,7 +225,11 @@ async function attached(ctx: CliContext, r: ComposeRun, services: ServiceConfig[
     stopping ??= (async () => {
       ctx.err.write('Gracefully stopping... (press Ctrl+C again to force)\n');
       const running = await serviceContainers(r, [], { all: false, reverse: true, oneoff: false });
-      await Promise.all(running.map((c) => r.engine.stopContainer(c.id, timeout).then(() => status(r, 'Container', c.name, 'Stopped'))));
+      await Promise.all(
+        running.map((c) =>
+          r.engine.stopContainer(c.id, timeout).then(() => status(r, 'Container', c.name, 'Stopped')),
+        ),
+      );
     })();
     return stopping;
   };
@@ -202,7 +242,8 @@ async function attached(ctx: CliContext, r: ComposeRun, services: ServiceConfig[
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   ctx.out.write(`Attaching to ${list.map((c) => c.name).join(', ')}\n`);
-  const logs = streamLogs(r.engine, list.map(logSource), printer, { follow: true, tail: 0 });
+  // Output since this `up` began: containers it started may have printed already.
+  const logs = streamLogs(r.engine, list.map(logSource), printer, { follow: true, sinceMs: since });
   let code = 0;
   let firstExit: { service: string; code: number } | undefined;
   await Promise.all(
@@ -215,7 +256,7 @@ async function attached(ctx: CliContext, r: ComposeRun, services: ServiceConfig[
     }),
   );
   await logs;
-  if (stopping) await stopping;
+  await stopping;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (interrupted) return 130;
@@ -245,8 +286,15 @@ const createCmd: Sub = {
 };
 
 const downSpec = spec('down', '[SERVICES]', 'Stop and remove containers, networks', [
-  bool('volumes', 'Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers', 'v'),
-  str('rmi', 'Remove images used by services. "local" remove only images that don\'t have a custom tag ("local"|"all")'),
+  bool(
+    'volumes',
+    'Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers',
+    'v',
+  ),
+  str(
+    'rmi',
+    'Remove images used by services. "local" remove only images that don\'t have a custom tag ("local"|"all")',
+  ),
   bool('remove-orphans', 'Remove containers for services not defined in the Compose file'),
   int('timeout', 'Specify a shutdown timeout in seconds', 't'),
 ]);
@@ -282,7 +330,11 @@ function lifecycle(
     async run(ctx, g, p) {
       const r = await session(ctx, g, { fileOptional: true });
       for (const svc of p.args)
-        if (r.project.services[svc] === undefined && r.project.disabled_services[svc] === undefined && Object.keys(r.project.services).length)
+        if (
+          r.project.services[svc] === undefined &&
+          r.project.disabled_services[svc] === undefined &&
+          Object.keys(r.project.services).length
+        )
           throw new BerthError(`no such service: ${svc}`, 1, 'notFound');
       const list = (await serviceContainers(r, p.args, { reverse: o.reverse, oneoff: false })).filter(
         (c) => !o.states || o.states.includes(c.state),
@@ -328,7 +380,10 @@ const stopCmd = lifecycle(
 const restartCmd = lifecycle(
   'restart',
   'Restart service containers',
-  [int('timeout', 'Specify a shutdown timeout in seconds', 't'), bool('no-deps', "Don't restart dependent services")],
+  [
+    int('timeout', 'Specify a shutdown timeout in seconds', 't'),
+    bool('no-deps', "Don't restart dependent services"),
+  ],
   {},
   async (r, c, p, s) => {
     await r.engine.restartContainer(c.id, timeoutOf(p, s));
@@ -339,7 +394,16 @@ const restartCmd = lifecycle(
 const killCmd = lifecycle(
   'kill',
   'Force stop service containers',
-  [{ name: 'signal', short: 's', kind: 'string', default: 'SIGKILL', description: 'SIGNAL to send to the container' }, bool('remove-orphans', 'Remove containers for services not defined in the Compose file')],
+  [
+    {
+      name: 'signal',
+      short: 's',
+      kind: 'string',
+      default: 'SIGKILL',
+      description: 'SIGNAL to send to the container',
+    },
+    bool('remove-orphans', 'Remove containers for services not defined in the Compose file'),
+  ],
   { states: ['running', 'paused', 'restarting'] },
   async (r, c, p, s) => {
     await r.engine.killContainer(c.id, flagString(p, s, 'signal') ?? 'SIGKILL');
@@ -384,15 +448,22 @@ const psSpec = spec('ps', '[SERVICE...]', 'List containers', [
   bool('quiet', 'Only display IDs', 'q'),
   bool('services', 'Display services'),
   str('format', 'Format output using a custom template: "table", "json" or a Go template'),
-  list('status', 'Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]'),
+  list(
+    'status',
+    'Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]',
+  ),
   str('filter', 'Filter services by a property (supported filters: status)'),
   bool('no-trunc', "Don't truncate output"),
   bool('orphans', 'Include orphaned services (not declared by project)'),
 ]);
 
-function portsText(c: { Ports: { PrivatePort: number; PublicPort?: number; Type: string; IP?: string }[] }): string {
+function portsText(c: {
+  Ports: { PrivatePort: number; PublicPort?: number; Type: string; IP?: string }[];
+}): string {
   return c.Ports.map((pt) =>
-    pt.PublicPort ? `${pt.IP ?? '0.0.0.0'}:${pt.PublicPort}->${pt.PrivatePort}/${pt.Type}` : `${pt.PrivatePort}/${pt.Type}`,
+    pt.PublicPort
+      ? `${pt.IP ?? '0.0.0.0'}:${pt.PublicPort}->${pt.PrivatePort}/${pt.Type}`
+      : `${pt.PrivatePort}/${pt.Type}`,
   ).join(', ');
 }
 
@@ -402,8 +473,11 @@ const psCmd: Sub = {
     const r = await session(ctx, g, { fileOptional: true });
     const all = flagBool(p, psSpec, 'all');
     let list = await projectContainers(r.engine, r.project.name, { all: true });
-    list = list.filter((c) => (all ? true : c.Labels[L.oneoff] !== 'True' && c.State === 'running') || (!all && c.State !== 'running' && false));
-    if (!all) list = list.filter((c) => c.State === 'running' || c.State === 'restarting' || c.State === 'paused');
+    // Without --all: running containers of the services, not one-off `run` containers.
+    if (!all)
+      list = list.filter(
+        (c) => c.Labels[L.oneoff] !== 'True' && ['running', 'restarting', 'paused'].includes(c.State),
+      );
     if (p.args.length) list = list.filter((c) => p.args.includes(c.Labels[L.service] ?? ''));
     const statuses = [...flagStrings(p, psSpec, 'status')];
     const filter = flagString(p, psSpec, 'filter');
@@ -423,7 +497,9 @@ const psCmd: Sub = {
       Name: (c.Names[0] ?? '').replace(/^\//, ''),
       Names: (c.Names[0] ?? '').replace(/^\//, ''),
       Image: c.Image,
-      Command: JSON.stringify(c.Command.length > 20 && !flagBool(p, psSpec, 'no-trunc') ? `${c.Command.slice(0, 19)}…` : c.Command),
+      Command: JSON.stringify(
+        c.Command.length > 20 && !flagBool(p, psSpec, 'no-trunc') ? `${c.Command.slice(0, 19)}…` : c.Command,
+      ),
       Project: c.Labels[L.project] ?? '',
       Service: c.Labels[L.service] ?? '',
       CreatedAt: new Date(c.Created * 1000).toISOString(),
@@ -436,18 +512,28 @@ const psCmd: Sub = {
       Labels: Object.entries(c.Labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(','),
-      Publishers: c.Ports.map((pt) => ({ URL: pt.IP ?? '', TargetPort: pt.PrivatePort, PublishedPort: pt.PublicPort ?? 0, Protocol: pt.Type })),
+      Publishers: c.Ports.map((pt) => ({
+        URL: pt.IP ?? '',
+        TargetPort: pt.PrivatePort,
+        PublishedPort: pt.PublicPort ?? 0,
+        Protocol: pt.Type,
+      })),
     }));
     ctx.out.write(
-      renderList(rows, flagString(p, psSpec, 'format'), 'table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}', {
-        Name: 'NAME',
-        Image: 'IMAGE',
-        Command: 'COMMAND',
-        Service: 'SERVICE',
-        RunningFor: 'CREATED',
-        Status: 'STATUS',
-        Ports: 'PORTS',
-      }),
+      renderList(
+        rows,
+        flagString(p, psSpec, 'format'),
+        'table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}',
+        {
+          Name: 'NAME',
+          Image: 'IMAGE',
+          Command: 'COMMAND',
+          Service: 'SERVICE',
+          RunningFor: 'CREATED',
+          Status: 'STATUS',
+          Ports: 'PORTS',
+        },
+      ),
     );
     return 0;
   },
@@ -515,7 +601,10 @@ const logsSpec = spec('logs', '[SERVICE...]', 'View output from containers', [
   bool('no-color', 'Produce monochrome output'),
   bool('no-log-prefix', "Don't print prefix in logs"),
   str('since', 'Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)'),
-  str('until', 'Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)'),
+  str(
+    'until',
+    'Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)',
+  ),
   int('index', 'index of the container if service has multiple replicas'),
 ]);
 
@@ -558,12 +647,16 @@ const topCmd: Sub = {
     for (const c of list) {
       const t = await r.engine.topContainer(c.id, []);
       ctx.out.write(`${c.name}\n`);
-      const rows = t.Processes.map((row) => Object.fromEntries(t.Titles.map((title, i) => [title, row[i] ?? ''])));
+      const rows = t.Processes.map((row) =>
+        Object.fromEntries(t.Titles.map((title, i) => [title, row[i] ?? ''])),
+      );
       ctx.out.write(
-        renderList(rows, undefined, `table ${t.Titles.map((title) => `{{index . "${title}"}}`).join('\t')}`, {}).replace(
-          /^.*\n/,
-          `${t.Titles.join('\t')}\n`,
-        ),
+        renderList(
+          rows,
+          undefined,
+          `table ${t.Titles.map((title) => `{{index . "${title}"}}`).join('\t')}`,
+          {},
+        ).replace(/^.*\n/, `${t.Titles.join('\t')}\n`),
       );
       ctx.out.write('\n');
     }
@@ -571,10 +664,21 @@ const topCmd: Sub = {
   },
 };
 
-const portSpec = spec('port', 'SERVICE PRIVATE_PORT', 'Print the public port for a port binding', [
-  { name: 'protocol', kind: 'string', default: 'tcp', description: 'tcp or udp' },
-  { name: 'index', kind: 'int', default: 1, description: 'Index of the container if service has multiple replicas' },
-], { minArgs: 2, maxArgs: 2 });
+const portSpec = spec(
+  'port',
+  'SERVICE PRIVATE_PORT',
+  'Print the public port for a port binding',
+  [
+    { name: 'protocol', kind: 'string', default: 'tcp', description: 'tcp or udp' },
+    {
+      name: 'index',
+      kind: 'int',
+      default: 1,
+      description: 'Index of the container if service has multiple replicas',
+    },
+  ],
+  { minArgs: 2, maxArgs: 2 },
+);
 
 const portCmd: Sub = {
   spec: portSpec,
@@ -625,13 +729,18 @@ const imagesCmd: Sub = {
       return 0;
     }
     ctx.out.write(
-      renderList(rows, flagString(p, imagesSpec, 'format'), 'table {{.ContainerName}}\t{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}', {
-        ContainerName: 'CONTAINER',
-        Repository: 'REPOSITORY',
-        Tag: 'TAG',
-        ID: 'IMAGE ID',
-        Size: 'SIZE',
-      }),
+      renderList(
+        rows,
+        flagString(p, imagesSpec, 'format'),
+        'table {{.ContainerName}}\t{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}',
+        {
+          ContainerName: 'CONTAINER',
+          Repository: 'REPOSITORY',
+          Tag: 'TAG',
+          ID: 'IMAGE ID',
+          Size: 'SIZE',
+        },
+      ),
     );
     return 0;
   },
@@ -653,7 +762,9 @@ const buildCmd: Sub = {
   spec: buildSpec,
   async run(ctx, g, p) {
     const r = await session(ctx, g);
-    const services = selectServices(r.project, p.args, !flagBool(p, buildSpec, 'with-dependencies')).filter((s) => s.build);
+    const services = selectServices(r.project, p.args, !flagBool(p, buildSpec, 'with-dependencies')).filter(
+      (s) => s.build,
+    );
     const extra: Record<string, string> = {};
     for (const a of flagStrings(p, buildSpec, 'build-arg')) {
       const eq = a.indexOf('=');
@@ -750,7 +861,12 @@ const execSpec = spec(
     list('env', 'Set environment variables', 'e'),
     str('user', 'Run the command as this user', 'u'),
     str('workdir', 'Path to workdir directory for this command', 'w'),
-    { name: 'index', kind: 'int', default: 1, description: 'Index of the container if service has multiple replicas' },
+    {
+      name: 'index',
+      kind: 'int',
+      default: 1,
+      description: 'Index of the container if service has multiple replicas',
+    },
     bool('privileged', 'Give extended privileges to the process'),
     bool('interactive', 'Keep STDIN open even if not attached', 'i'),
   ],
@@ -763,10 +879,13 @@ const execCmd: Sub = {
     const r = await session(ctx, g, { fileOptional: true });
     const [svc, ...cmd] = p.args as [string, ...string[]];
     const index = flagInt(p, execSpec, 'index') ?? 1;
-    const c = (await serviceContainers(r, [svc], { all: false, oneoff: false })).find((x) => x.number === index);
+    const c = (await serviceContainers(r, [svc], { all: false, oneoff: false })).find(
+      (x) => x.number === index,
+    );
     if (!c) throw new BerthError(`service "${svc}" is not running`, 1);
     const detach = flagBool(p, execSpec, 'detach');
-    const tty = !flagBool(p, execSpec, 'no-TTY') && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const tty =
+      !flagBool(p, execSpec, 'no-TTY') && process.stdin.isTTY === true && process.stdout.isTTY === true;
     const stdin = !detach;
     const term = detach ? undefined : openTerminal({ tty, stdin });
     const unproxy = tty || detach ? () => undefined : proxySignals(() => undefined);
@@ -834,7 +953,12 @@ const runCmd: Sub = {
     for (const v of flagStrings(p, runSpec, 'volume')) {
       const { parseVolumeFlag } = await import('../../volume/mount-spec.ts');
       const m = parseVolumeFlag(v.startsWith('.') ? v.replace(/^\./, r.project.working_dir) : v);
-      s.volumes.push({ type: m.type, source: m.source || undefined, target: m.target, read_only: m.readonly });
+      s.volumes.push({
+        type: m.type,
+        source: m.source || undefined,
+        target: m.target,
+        read_only: m.readonly,
+      });
     }
     if (!flagBool(p, runSpec, 'service-ports')) s.ports = [];
     for (const pub of flagStrings(p, runSpec, 'publish')) {
@@ -856,13 +980,20 @@ const runCmd: Sub = {
     const ids = await ensureImages(r, [s], { build: flagBool(p, runSpec, 'build') ? 'always' : 'auto' });
     const slug = randomBytes(6).toString('hex');
     const name = flagString(p, runSpec, 'name') ?? `${r.project.name}-${s.name}-run-${slug.slice(0, 12)}`;
-    const labels = containerLabels(r.project, s, { number: 1, hash: serviceHash(target!), oneoff: true, imageId: ids[s.name], slug });
+    const labels = containerLabels(r.project, s, {
+      number: 1,
+      hash: serviceHash(target!),
+      oneoff: true,
+      imageId: ids[s.name],
+      slug,
+    });
     for (const l of flagStrings(p, runSpec, 'label')) {
       const eq = l.indexOf('=');
       labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
     }
     const detach = flagBool(p, runSpec, 'detach');
-    const tty = !flagBool(p, runSpec, 'no-TTY') && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const tty =
+      !flagBool(p, runSpec, 'no-TTY') && process.stdin.isTTY === true && process.stdout.isTTY === true;
     const interactive = !detach && (flagBool(p, runSpec, 'interactive') || tty || !!s.stdin_open);
     const entry = flagString(p, runSpec, 'entrypoint');
     const opts = createOptions({
@@ -888,7 +1019,9 @@ const runCmd: Sub = {
       return 0;
     }
     const term = openTerminal({ tty, stdin: interactive });
-    const unproxy = tty ? () => undefined : proxySignals((sig) => void r.engine.killContainer(id, sig).catch(() => undefined));
+    const unproxy = tty
+      ? () => undefined
+      : proxySignals((sig) => void r.engine.killContainer(id, sig).catch(() => undefined));
     try {
       const handle = await r.engine.startContainer(id, term.io);
       const result = r.engine.waitContainer(id, 'next-exit');
@@ -912,35 +1045,56 @@ const runCmd: Sub = {
 // config / watch / version
 // ---------------------------------------------------------------------------------------------
 
-const configSpec = spec('config', '[SERVICE...]', 'Parse, resolve and render compose file in canonical format', [
-  bool('services', 'Print the service names, one per line'),
-  bool('volumes', 'Print the volume names, one per line'),
-  bool('networks', 'Print the network names, one per line'),
-  bool('profiles', 'Print the profile names, one per line'),
-  bool('images', 'Print the image names, one per line'),
-  bool('quiet', 'Only validate the configuration, don\'t print anything', 'q'),
-  str('format', 'Format the output. Values: [yaml | json]'),
-  bool('no-interpolate', "Don't interpolate environment variables"),
-  str('output', 'Save to file (default to stdout)', 'o'),
-  bool('hash', 'Print the service config hash, one per line'),
-]);
+const configSpec = spec(
+  'config',
+  '[SERVICE...]',
+  'Parse, resolve and render compose file in canonical format',
+  [
+    bool('services', 'Print the service names, one per line'),
+    bool('volumes', 'Print the volume names, one per line'),
+    bool('networks', 'Print the network names, one per line'),
+    bool('profiles', 'Print the profile names, one per line'),
+    bool('images', 'Print the image names, one per line'),
+    bool('quiet', "Only validate the configuration, don't print anything", 'q'),
+    str('format', 'Format the output. Values: [yaml | json]'),
+    bool('no-interpolate', "Don't interpolate environment variables"),
+    str('output', 'Save to file (default to stdout)', 'o'),
+    str('hash', 'Print the service config hash, one per line (SERVICE,... or "*")'),
+  ],
+);
 
 const configCmd: Sub = {
   spec: configSpec,
   async run(ctx, g, p) {
     const project = await openProject(g, { interpolate: !flagBool(p, configSpec, 'no-interpolate') });
-    const { renderConfig } = await import('../../compose/config-output.ts');
-    const text = renderConfig(project, {
-      services: flagBool(p, configSpec, 'services'),
-      volumes: flagBool(p, configSpec, 'volumes'),
-      networks: flagBool(p, configSpec, 'networks'),
-      profiles: flagBool(p, configSpec, 'profiles'),
-      images: flagBool(p, configSpec, 'images'),
-      hash: flagBool(p, configSpec, 'hash'),
-      quiet: flagBool(p, configSpec, 'quiet'),
-      format: flagString(p, configSpec, 'format') ?? 'yaml',
-      only: p.args,
-    });
+    if (p.args.length) {
+      const keep = selectServices(project, p.args, true).map((s) => s.name);
+      project.services = Object.fromEntries(
+        Object.entries(project.services).filter(([n]) => keep.includes(n)),
+      );
+    }
+    const hash = flagString(p, configSpec, 'hash');
+    let text: string;
+    if (hash !== undefined) {
+      const wanted = hash === '*' ? Object.keys(project.services) : hash.split(',');
+      text = selectServices(project, wanted, true)
+        .map((s) => `${s.name} ${serviceHash(s)}\n`)
+        .join('');
+    } else {
+      const { renderConfig } = await import('../../compose/loader/index.ts');
+      const format = flagString(p, configSpec, 'format') ?? 'yaml';
+      if (format !== 'yaml' && format !== 'json')
+        throw new InvalidArgumentError(`unsupported format "${format}": use yaml or json`);
+      text = renderConfig(project, {
+        format,
+        services: flagBool(p, configSpec, 'services'),
+        volumes: flagBool(p, configSpec, 'volumes'),
+        networks: flagBool(p, configSpec, 'networks'),
+        profiles: flagBool(p, configSpec, 'profiles'),
+        images: flagBool(p, configSpec, 'images'),
+        quiet: flagBool(p, configSpec, 'quiet'),
+      });
+    }
     const out = flagString(p, configSpec, 'output');
     if (out) {
       const { writeFileSync } = await import('node:fs');
@@ -950,11 +1104,16 @@ const configCmd: Sub = {
   },
 };
 
-const watchSpec = spec('watch', '[SERVICE...]', 'Watch build context for service and rebuild/refresh containers when files are updated', [
-  bool('no-up', 'Do not build & start services before watching'),
-  bool('prune', 'Prune dangling images on rebuild'),
-  bool('quiet', 'hide build output'),
-]);
+const watchSpec = spec(
+  'watch',
+  '[SERVICE...]',
+  'Watch build context for service and rebuild/refresh containers when files are updated',
+  [
+    bool('no-up', 'Do not build & start services before watching'),
+    bool('prune', 'Prune dangling images on rebuild'),
+    bool('quiet', 'hide build output'),
+  ],
+);
 
 const watchCmd: Sub = {
   spec: watchSpec,
@@ -970,7 +1129,11 @@ const watchCmd: Sub = {
     const stop = new AbortController();
     process.once('SIGINT', () => stop.abort());
     process.once('SIGTERM', () => stop.abort());
-    await watchProject(r, services, { signal: stop.signal, quiet: flagBool(p, watchSpec, 'quiet'), out: ctx.out });
+    await watchProject(r, services, {
+      signal: stop.signal,
+      quiet: flagBool(p, watchSpec, 'quiet'),
+      out: ctx.out,
+    });
     return 0;
   },
 };
@@ -1028,7 +1191,10 @@ Commands:
   flags: [
     list('file', 'Compose configuration files', 'f'),
     str('project-name', 'Project name', 'p'),
-    str('project-directory', 'Specify an alternate working directory (default: the path of the first specified Compose file)'),
+    str(
+      'project-directory',
+      'Specify an alternate working directory (default: the path of the first specified Compose file)',
+    ),
     list('env-file', 'Specify an alternate environment file'),
     list('profile', 'Specify a profile to enable'),
     str('ansi', 'Control when to print ANSI control characters ("never"|"always"|"auto")'),
@@ -1044,7 +1210,9 @@ function globalsOf(p: ParsedArgs): ComposeGlobals {
   const envList = (v: string | undefined, sep: string) => (v ? v.split(sep).filter(Boolean) : []);
   const files = flagStrings(p, composeSpec, 'file');
   return {
-    files: files.length ? files : envList(process.env.COMPOSE_FILE, process.env.COMPOSE_PATH_SEPARATOR ?? ':'),
+    files: files.length
+      ? files
+      : envList(process.env.COMPOSE_FILE, process.env.COMPOSE_PATH_SEPARATOR ?? ':'),
     projectName: flagString(p, composeSpec, 'project-name'),
     projectDir: flagString(p, composeSpec, 'project-directory'),
     envFiles: flagStrings(p, composeSpec, 'env-file'),
