@@ -504,12 +504,14 @@ export class Solver {
 
   /** Args and env a RUN sees: the config's Env, then the stage's ARGs that ENV does not shadow. */
   private runEnv(scope: StageScope): { env: string[]; argPrefix: string } {
-    let env = [...(runtimeConfig(scope.state).Env ?? [])];
+    const config = [...(runtimeConfig(scope.state).Env ?? [])];
+    let env = config;
     const used: string[] = [];
     for (const [k, v] of scope.args) {
-      if (envValue(env, k) !== undefined) continue;
+      // History lists every ARG of the stage with the value the step sees (ENV shadows ARG).
+      used.push(`${k}=${envValue(config, k) ?? v}`);
+      if (envValue(config, k) !== undefined) continue;
       env = [...env, `${k}=${v}`];
-      used.push(`${k}=${v}`);
     }
     return { env, argPrefix: used.length > 0 ? `|${used.length} ${used.join(' ')} ` : '' };
   }
@@ -524,6 +526,11 @@ export class Solver {
     let argv: string[];
     if (ins.json) argv = [...ins.args];
     else argv = [...shell, heredocScript(ins.args[0] ?? '', ins.heredocs)];
+    // `RUN <<EOF` whose body starts with #! is a script file BuildKit mounts at /dev/pipes/NAME
+    // and runs by path, so its own interpreter reads it.
+    const lone = !ins.json && ins.heredocs.length === 1 && onlyHeredoc(ins.args[0] ?? '');
+    const script = lone && ins.heredocs[0]!.content.startsWith('#!') ? ins.heredocs[0]! : undefined;
+    if (script) argv = [...shell, `/dev/pipes/${script.name}`];
     const network = this.flag(scope, ins, 'network') ?? 'default';
     if (!['default', 'none', 'host'].includes(network)) {
       throw new BerthError(
@@ -540,14 +547,14 @@ export class Solver {
     const { env, argPrefix } = this.runEnv(scope);
     const user = rc.User ?? '';
     const workdir = rc.WorkingDir || '/';
-    const shown = ins.json ? argv.join(' ') : `${shell.join(' ')} ${ins.args[0] ?? ''}`;
+    const shown = argv.join(' ');
     const mountKeys = await Promise.all(mounts.map((m) => this.mountKey(scope, m)));
     const createdBy = `RUN ${argPrefix}${shown} # buildkit`;
     const label = `[${scope.stage.displayName} ${++scope.step}/${scope.steps}] ${trigger ? 'ONBUILD ' : ''}RUN ${ins.json ? JSON.stringify(ins.args) : (ins.args[0] ?? '')}`;
     await this.layerStep(
       scope,
       'RUN',
-      [argv, env, user, workdir, network, mountKeys, this.o.extraHosts ?? []],
+      [argv, script?.content ?? null, env, user, workdir, network, mountKeys, this.o.extraHosts ?? []],
       { label, createdBy },
       async (v) => {
         const cleanup: string[] = [];
@@ -571,6 +578,18 @@ export class Solver {
           const release: Array<() => void> = [];
           try {
             for (const m of mounts) await this.materializeMount(scope, m, spec, cleanup, release);
+            if (script) {
+              const dir = join(this.ctx.paths.root, 'build', 'tmp', `pipe-${randomBytes(8).toString('hex')}`);
+              fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+              cleanup.push(dir);
+              fs.writeFileSync(join(dir, script.name), script.content, { mode: 0o755 });
+              spec.mounts.push({
+                type: 'bind',
+                source: join(dir, script.name),
+                target: `/dev/pipes/${script.name}`,
+                readonly: true,
+              });
+            }
             const r = await runStep(this.ctx, this.engine, scope.state, spec, (stream, data) =>
               this.progress({ type: 'log', vertex: v, stream, data }),
             );
@@ -907,7 +926,7 @@ function atLine(err: unknown, ins: Instruction): unknown {
 /** `RUN <<EOF` alone runs the heredoc as the script; other heredocs go to the shell with the line. */
 export function heredocScript(cmd: string, heredocs: Heredoc[]): string {
   if (heredocs.length === 0) return cmd;
-  const only = heredocs.length === 1 && /^<<-?["']?[A-Za-z0-9_]+["']?$/.test(cmd.trim());
+  const only = heredocs.length === 1 && onlyHeredoc(cmd);
   if (only) return heredocs[0]!.content;
   let script = cmd;
   for (const h of heredocs) script += `\n${h.content}${h.name}`;
@@ -981,4 +1000,9 @@ export function goDuration(ns: number): string {
     out = h > 0 ? `${h}h${m}m${sec}` : m > 0 ? `${m}m${sec}` : sec;
   }
   return neg ? `-${out}` : out;
+}
+
+/** The RUN line is a lone `<<EOF` (its heredoc is the whole script). */
+function onlyHeredoc(cmd: string): boolean {
+  return /^<<-?["']?[A-Za-z0-9_]+["']?$/.test(cmd.trim());
 }

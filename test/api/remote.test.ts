@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { berth, busyboxTar, ensureBusybox, type Result, uniq } from '../helpers.ts';
+import { BERTH, berth, busyboxTar, ENV, ensureBusybox, type Result, uniq } from '../helpers.ts';
 import { type Registry, startRegistry } from './registry-helper.ts';
 import { type Served, startServe } from './serve-helper.ts';
 
@@ -19,10 +20,34 @@ const cleanup: string[][] = [];
 
 type Side = 'local' | 'remote';
 
-function run(side: Side, args: string[], input?: string): Result {
+function envFor(side: Side): NodeJS.ProcessEnv {
   // BERTH_HOST='' keeps the local side local even when the environment names a host.
-  const env = side === 'remote' ? { BERTH_HOST: s.host } : { BERTH_HOST: '', DOCKER_HOST: '' };
-  return berth(args, { env, input, timeoutMs: 60_000 });
+  return { ...ENV, ...(side === 'remote' ? { BERTH_HOST: s.host } : { BERTH_HOST: '', DOCKER_HOST: '' }) };
+}
+
+function run(side: Side, args: string[], input?: string): Result {
+  return berth(args, { env: envFor(side), input, timeoutMs: 60_000 });
+}
+
+/** `run` without blocking, so that both sides of a case run at once. */
+function runAsync(side: Side, args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(BERTH, args, { env: envFor(side) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
 }
 
 /** Times that tick between the two runs ("2 seconds ago", "Up 3 seconds") are not the CLI's doing. */
@@ -43,14 +68,18 @@ function normalize(r: Result, names: Record<string, string>): Result {
 }
 
 /** Runs `args(side)` on both sides and compares, with each side's own names replaced by a placeholder. */
-function same(
+async function same(
   what: string,
   args: (side: Side) => string[],
   names: (side: Side) => Record<string, string> = () => ({}),
   input?: string,
-): Result {
-  const local = normalize(run('local', args('local'), input), names('local'));
-  const remote = normalize(run('remote', args('remote'), input), names('remote'));
+): Promise<Result> {
+  const [l, r] = await Promise.all([
+    runAsync('local', args('local'), input),
+    runAsync('remote', args('remote'), input),
+  ]);
+  const local = normalize(l, names('local'));
+  const remote = normalize(r, names('remote'));
   assert.deepEqual(remote, local, `${what}: remote differs from local`);
   return local;
 }
@@ -70,25 +99,38 @@ after(async () => {
 });
 
 describe('the same CLI output, local and over --host', () => {
-  test('read-only commands', () => {
+  test('read-only commands', async () => {
+    // Other test files change the shared store meanwhile: listings are narrowed to what this file made.
+    const c = uniq('ro');
+    const v = uniq('rov');
+    cleanup.push(['rm', '-f', c], ['volume', 'rm', '-f', v]);
+    assert.equal(
+      run('local', ['create', '--name', c, '-v', `${v}:/data`, '-l', 'ro=1', 'busybox', 'sleep', '1']).code,
+      0,
+    );
     for (const args of [
-      ['images'],
-      ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'],
+      ['images', 'busybox'],
+      ['images', '--filter', 'reference=busybox', '--format', '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'],
+      ['images', '--no-trunc', '--digests', 'busybox'],
       ['image', 'inspect', 'busybox'],
       ['inspect', 'busybox'],
       ['history', 'busybox'],
       ['history', '--no-trunc', '--format', '{{json .}}', 'busybox'],
-      ['ps', '-a', '--format', '{{.ID}} {{.Image}} {{.Names}} {{.Command}}'],
-      ['volume', 'ls'],
-      ['network', 'ls'],
+      ['ps', '-a', '--filter', `name=${c}`],
+      ['ps', '-a', '--no-trunc', '--filter', 'label=ro=1', '--filter', `name=${c}`, '--format', '{{json .}}'],
+      ['inspect', c],
+      ['container', 'inspect', '-s', '-f', '{{.Name}} {{.SizeRw}} {{json .Mounts}}', c],
+      ['volume', 'ls', '--filter', `name=${v}`],
+      ['volume', 'inspect', v],
+      ['network', 'ls', '--filter', 'name=bridge'],
       ['network', 'inspect', 'bridge'],
     ]) {
-      const r = same(args.join(' '), () => args);
+      const r = await same(args.join(' '), () => args);
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     }
   });
 
-  test('errors: the same message and exit code', () => {
+  test('errors: the same message and exit code', async () => {
     for (const args of [
       ['inspect', 'no-such-thing-xyz'],
       ['image', 'inspect', 'no-such-image-xyz'],
@@ -107,15 +149,15 @@ describe('the same CLI output, local and over --host', () => {
       ['run', '--rm', 'busybox', 'no-such-command-xyz'],
       ['create', '--pull', 'never', 'no-such-image-xyz'],
     ]) {
-      const r = same(args.join(' '), () => args);
+      const r = await same(args.join(' '), () => args);
       assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
       assert.match(r.stderr, /\S/);
     }
   });
 
-  test('run --rm: output, stderr and the exit code', () => {
-    same('run echo', () => ['run', '--rm', 'busybox', 'echo', 'hello world']);
-    const r = same('run exit 3', () => [
+  test('run --rm: output, stderr and the exit code', async () => {
+    await same('run echo', () => ['run', '--rm', 'busybox', 'echo', 'hello world']);
+    const r = await same('run exit 3', () => [
       'run',
       '--rm',
       'busybox',
@@ -124,7 +166,7 @@ describe('the same CLI output, local and over --host', () => {
       'echo out; echo err >&2; exit 3',
     ]);
     assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: 'err\n' });
-    const i = same(
+    const i = await same(
       'run -i',
       () => ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'],
       undefined,
@@ -133,7 +175,7 @@ describe('the same CLI output, local and over --host', () => {
     assert.equal(i.stdout, 'from stdin\ndone\n');
   });
 
-  test('run -d, logs, exec, cp, stop, rm', () => {
+  test('run -d, logs, exec, cp, stop, rm', async () => {
     const name = { local: uniq('rl'), remote: uniq('rr') };
     const names = (side: Side) => ({ [name[side]]: 'NAME' });
     const id = { local: '', remote: '' };
@@ -159,12 +201,12 @@ describe('the same CLI output, local and over --host', () => {
       const deadline = Date.now() + 10_000;
       while (!run(side, ['logs', name[side]]).stderr.includes('b') && Date.now() < deadline);
     }
-    const logs = same('logs', (side) => ['logs', name[side]], names);
+    const logs = await same('logs', (side) => ['logs', name[side]], names);
     assert.deepEqual(logs, { code: 0, stdout: 'a\n', stderr: 'b\n' });
-    same('logs --tail', (side) => ['logs', '--tail', '1', name[side]], names);
-    same('exec', (side) => ['exec', name[side], 'sh', '-c', 'echo in; echo err >&2; exit 7'], names);
-    same('exec -i', (side) => ['exec', '-i', name[side], 'cat'], names, 'piped\n');
-    same(
+    await same('logs --tail', (side) => ['logs', '--tail', '1', name[side]], names);
+    await same('exec', (side) => ['exec', name[side], 'sh', '-c', 'echo in; echo err >&2; exit 7'], names);
+    await same('exec -i', (side) => ['exec', '-i', name[side], 'cat'], names, 'piped\n');
+    await same(
       'exec -e -w -u',
       (side) => [
         'exec',
@@ -184,29 +226,33 @@ describe('the same CLI output, local and over --host', () => {
 
     const file = join(s.dir, 'cp-in.txt');
     writeFileSync(file, 'copied in\n');
-    same('cp in', (side) => ['cp', file, `${name[side]}:/tmp/f.txt`], names);
-    same('cat after cp', (side) => ['exec', name[side], 'cat', '/tmp/f.txt'], names);
-    same(
+    await same('cp in', (side) => ['cp', file, `${name[side]}:/tmp/f.txt`], names);
+    await same('cat after cp', (side) => ['exec', name[side], 'cat', '/tmp/f.txt'], names);
+    await same(
       'cp out to a file',
       (side) => ['cp', `${name[side]}:/tmp/f.txt`, join(s.dir, `out-${side}.txt`)],
       names,
     );
-    same('cp missing', (side) => ['cp', `${name[side]}:/no/such/file`, join(s.dir, 'x')], names);
-    same('top', (side) => ['top', name[side], '-o', 'comm'], names);
-    same(
+    await same('cp missing', (side) => ['cp', `${name[side]}:/no/such/file`, join(s.dir, 'x')], names);
+    await same('top', (side) => ['top', name[side], '-o', 'comm'], names);
+    await same(
       'ps filtered',
       (side) => ['ps', '--filter', `name=${name[side]}`, '--format', '{{.Names}} {{.Status}}'],
       names,
     );
-    same('diff', (side) => ['diff', name[side]], names);
-    same('stats', (side) => ['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', name[side]], names);
-    same('pause', (side) => ['pause', name[side]], names);
-    same(
+    await same('diff', (side) => ['diff', name[side]], names);
+    await same(
+      'stats',
+      (side) => ['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', name[side]],
+      names,
+    );
+    await same('pause', (side) => ['pause', name[side]], names);
+    await same(
       'pause again',
       (side) => ['pause', name[side]],
       (side) => ({ ...names(side), ...ids(side) }),
     );
-    same('unpause', (side) => ['unpause', name[side]], names);
+    await same('unpause', (side) => ['unpause', name[side]], names);
     // a commit's image ID holds the time: each side's must be the image it tagged
     for (const side of ['local', 'remote'] as const) {
       const r = run(side, ['commit', '-m', 'c', name[side], `${name[side]}-img:1`]);
@@ -217,12 +263,12 @@ describe('the same CLI output, local and over --host', () => {
       );
     }
     cleanup.push(['rmi', '-f', `${name.local}-img:1`, `${name.remote}-img:1`]);
-    same('export', (side) => ['export', '-o', join(s.dir, `export-${side}.tar`), name[side]], names);
-    same('rename', (side) => ['rename', name[side], `${name[side]}-2`], names);
-    same('rename back', (side) => ['rename', `${name[side]}-2`, name[side]], names);
+    await same('export', (side) => ['export', '-o', join(s.dir, `export-${side}.tar`), name[side]], names);
+    await same('rename', (side) => ['rename', name[side], `${name[side]}-2`], names);
+    await same('rename back', (side) => ['rename', `${name[side]}-2`, name[side]], names);
     // `until` is whole seconds (as docker's): one in the future takes in everything done so far.
     const until = String(Math.floor(Date.now() / 1000) + 1);
-    same(
+    await same(
       'events',
       (side) => [
         'events',
@@ -237,28 +283,28 @@ describe('the same CLI output, local and over --host', () => {
       ],
       names,
     );
-    same('stop', (side) => ['stop', '-t', '1', name[side]], names);
-    same('logs -f of a stopped container', (side) => ['logs', '-f', name[side]], names);
-    same(
+    await same('stop', (side) => ['stop', '-t', '1', name[side]], names);
+    await same('logs -f of a stopped container', (side) => ['logs', '-f', name[side]], names);
+    await same(
       'inspect state',
       (side) => ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name[side]],
       names,
     );
-    same('rm', (side) => ['rm', name[side]], names);
+    await same('rm', (side) => ['rm', name[side]], names);
   });
 
-  test('volume and network lifecycles', () => {
+  test('volume and network lifecycles', async () => {
     const v = { local: uniq('vl'), remote: uniq('vr') };
     const names = (side: Side) => ({ [v[side]]: 'NAME' });
     cleanup.push(['volume', 'rm', '-f', v.local, v.remote]);
-    same('volume create', (side) => ['volume', 'create', '--label', 'a=b', v[side]], names);
-    same(
+    await same('volume create', (side) => ['volume', 'create', '--label', 'a=b', v[side]], names);
+    await same(
       'volume inspect',
       (side) => ['volume', 'inspect', '-f', '{{.Name}} {{.Labels}} {{.Driver}}', v[side]],
       names,
     );
-    same('volume ls filtered', (side) => ['volume', 'ls', '--filter', `name=${v[side]}`], names);
-    same('volume rm', (side) => ['volume', 'rm', v[side]], names);
+    await same('volume ls filtered', (side) => ['volume', 'ls', '--filter', `name=${v[side]}`], names);
+    await same('volume rm', (side) => ['volume', 'rm', v[side]], names);
 
     const n = { local: uniq('nl'), remote: uniq('nr') };
     const nnames = (side: Side) => ({ [n[side]]: 'NAME' });
@@ -267,16 +313,16 @@ describe('the same CLI output, local and over --host', () => {
       const r = run(side, ['network', 'create', '--label', 'x=y', n[side]]);
       assert.equal(r.code, 0, r.stderr);
     }
-    same(
+    await same(
       'network ls filtered',
       (side) => ['network', 'ls', '--format', '{{.Name}} {{.Driver}}', '--filter', `name=${n[side]}`],
       nnames,
     );
-    same('network create dup', (side) => ['network', 'create', n[side]], nnames);
-    same('network rm', (side) => ['network', 'rm', n[side]], nnames);
+    await same('network create dup', (side) => ['network', 'create', n[side]], nnames);
+    await same('network rm', (side) => ['network', 'rm', n[side]], nnames);
   });
 
-  test('build: progress, result and errors', () => {
+  test('build: progress, result and errors', async () => {
     const dir = join(s.dir, 'build-ctx');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'f.txt'), 'context file\n');
@@ -289,33 +335,39 @@ describe('the same CLI output, local and over --host', () => {
     cleanup.push(['rmi', '-f', tag.local, tag.remote]);
     // warm the cache so both sides build the same image
     assert.equal(run('local', ['build', '-q', dir]).code, 0);
-    const built = same('build', (side) => ['build', '-t', tag[side], dir], names);
+    const built = await same('build', (side) => ['build', '-t', tag[side], dir], names);
     assert.equal(built.code, 0, built.stderr);
     assert.equal(
       run('local', ['image', 'inspect', '-f', '{{.Id}}', tag.remote]).stdout,
       run('local', ['image', 'inspect', '-f', '{{.Id}}', tag.local]).stdout,
     );
-    same('build -q', () => ['build', '-q', dir]);
-    same('build from stdin', () => ['build', '-q', '-'], undefined, 'FROM busybox\nENV FROM_STDIN=1\n');
+    await same('build -q', () => ['build', '-q', dir]);
+    await same('build from stdin', () => ['build', '-q', '-'], undefined, 'FROM busybox\nENV FROM_STDIN=1\n');
     writeFileSync(join(dir, 'Dockerfile.bad'), 'FROM busybox\nRUN echo failing; exit 3\n');
-    const bad = same('build failing', () => ['build', '--no-cache', '-f', join(dir, 'Dockerfile.bad'), dir]);
+    const bad = await same('build failing', () => [
+      'build',
+      '--no-cache',
+      '-f',
+      join(dir, 'Dockerfile.bad'),
+      dir,
+    ]);
     assert.notEqual(bad.code, 0);
   });
 
-  test('save, load, import', () => {
+  test('save, load, import', async () => {
     const file = (side: Side) => join(s.dir, `save-${side}.tar`);
-    same(
+    await same(
       'save',
       (side) => ['save', '-o', file(side), 'busybox'],
       (side) => ({ [file(side)]: 'FILE' }),
     );
-    same(
+    await same(
       'load',
       (side) => ['load', '-i', file(side)],
       (side) => ({ [file(side)]: 'FILE' }),
     );
-    same('load garbage', () => ['load', '-i', join(s.dir, 'no-such.tar')]);
-    same('load not a tar', () => ['load'], undefined, 'this is not a tar archive');
+    await same('load garbage', () => ['load', '-i', join(s.dir, 'no-such.tar')]);
+    await same('load not a tar', () => ['load'], undefined, 'this is not a tar archive');
     const ref = { local: `${uniq('il')}:1`, remote: `${uniq('ir')}:1` };
     cleanup.push(['rmi', '-f', ref.local, ref.remote]);
     for (const side of ['local', 'remote'] as const) {
@@ -323,21 +375,26 @@ describe('the same CLI output, local and over --host', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, run('local', ['image', 'inspect', '-f', '{{.Id}}', ref[side]]).stdout);
     }
-    same('history of an import', (side) => ['history', '--format', '{{.CreatedBy}}|{{.Comment}}', ref[side]]);
+    await same('history of an import', (side) => [
+      'history',
+      '--format',
+      '{{.CreatedBy}}|{{.Comment}}',
+      ref[side],
+    ]);
   });
 
-  test('push and pull against a registry (one per side)', () => {
+  test('push and pull against a registry (one per side)', async () => {
     const reg = { local: regLocal.host, remote: regRemote.host };
     const names = (side: Side) => ({ [reg[side]]: 'REG' });
     cleanup.push(['rmi', '-f', `${reg.local}/rt/bb:1`, `${reg.remote}/rt/bb:1`]);
-    same('tag', (side) => ['tag', 'busybox', `${reg[side]}/rt/bb:1`], names);
-    const pushed = same('push', (side) => ['push', `${reg[side]}/rt/bb:1`], names);
+    await same('tag', (side) => ['tag', 'busybox', `${reg[side]}/rt/bb:1`], names);
+    const pushed = await same('push', (side) => ['push', `${reg[side]}/rt/bb:1`], names);
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.match(pushed.stdout, /1: digest: sha256:/);
-    same('rmi', (side) => ['rmi', `${reg[side]}/rt/bb:1`], names);
-    const pulled = same('pull', (side) => ['pull', `${reg[side]}/rt/bb:1`], names);
+    await same('rmi', (side) => ['rmi', `${reg[side]}/rt/bb:1`], names);
+    const pulled = await same('pull', (side) => ['pull', `${reg[side]}/rt/bb:1`], names);
     assert.equal(pulled.code, 0, pulled.stderr);
-    same('pull missing', (side) => ['pull', `${reg[side]}/rt/none:1`], names);
-    same('push missing', (side) => ['push', `${reg[side]}/rt/none:1`], names);
+    await same('pull missing', (side) => ['pull', `${reg[side]}/rt/none:1`], names);
+    await same('push missing', (side) => ['push', `${reg[side]}/rt/none:1`], names);
   });
 });

@@ -138,7 +138,7 @@ describe('networks', () => {
     const bridge = await d.getNetwork('bridge').inspect();
     assert.equal(bridge.Name, 'bridge');
     assert.equal(bridge.Driver, 'bridge');
-    assert.ok(bridge.IPAM.Config[0].Subnet);
+    assert.ok(bridge.IPAM?.Config?.[0]?.Subnet);
   });
 
   test('docker network create, ls, inspect, connect, disconnect, rm', () => {

@@ -273,5 +273,17 @@ export function decodeCreate(body: unknown, query: { name?: string; platform?: s
     host,
     volumesFrom: strs(h, 'VolumesFrom', 'HostConfig') ?? [],
   };
+  const hc = obj(b, 'Healthcheck', C);
+  if (hc) {
+    const P = `${C}.Healthcheck`;
+    create.healthcheck = {
+      Test: strs(hc, 'Test', P),
+      Interval: num(hc, 'Interval', P),
+      Timeout: num(hc, 'Timeout', P),
+      StartPeriod: num(hc, 'StartPeriod', P),
+      StartInterval: num(hc, 'StartInterval', P),
+      Retries: num(hc, 'Retries', P),
+    };
+  }
   return { create, platform: query.platform || undefined };
 }
