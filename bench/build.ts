@@ -7,12 +7,15 @@
  * Both use their default RUN networking, a throwaway store, and the same busybox image.
  * Prints medians, berth/podman ratios and the absolute warm time.
  * Targets (issue 5): warm ≤ 0.3× podman's, cold ≤ 1× podman's.
- * Usage: node --import tsx bench/build.ts [runs]
+ * Usage: node --import tsx bench/build.ts [runs]   (BERTH_BIN=path/to/berth to time another build)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BERTH, busyboxTar } from '../test/helpers.ts';
+import { busyboxTar, BERTH as DEFAULT_BERTH } from '../test/helpers.ts';
+
+/** BERTH_BIN: a frozen copy of the CLI, when others rebuild dist/ meanwhile. */
+const BERTH = process.env.BERTH_BIN ?? DEFAULT_BERTH;
 
 const RUNS = Number(process.argv[2] ?? 5);
 const WORK = '/var/tmp/berth-bench/build';

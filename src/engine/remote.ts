@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { encodeFilters } from '../api/decode/filters.ts';
 import { encodeRegistryAuth } from '../api/decode/registry-auth.ts';
 import { decodeBuildEvent, type EncodedBuildEvent } from '../api/routes/build.ts';
-import { BuildStepError } from '../build/errors.ts';
 import type { BuildCacheItem } from '../build/cache-usage.ts';
+import { BuildStepError } from '../build/errors.ts';
 import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import type { AttachIO } from '../container/attach.ts';
 import type { CreateOptions } from '../container/create.ts';
@@ -297,8 +297,20 @@ export class RemoteEngine implements Engine {
     });
   }
 
-  inspectContainer(ref: string, o: { size: boolean }): Promise<Record<string, unknown>> {
-    return this.http.json('GET', `/containers/${pathPart(ref)}/json`, { query: { size: o.size } });
+  async inspectContainer(ref: string, o: { size: boolean }): Promise<Record<string, unknown>> {
+    const r = await this.http.request('GET', `/containers/${pathPart(ref)}/json`, {
+      query: { size: o.size },
+    });
+    const c = JSON.parse(await (r.body as unknown as { text(): Promise<string> }).text()) as Record<
+      string,
+      unknown
+    >;
+    // A Berth server names conmon's k8s-file log "json-file" for docker's SDKs, which read only the
+    // drivers they know; Berth has no json-file driver, so its own CLI gets the real name back.
+    const server = String(r.headers.server ?? '');
+    const lc = (c.HostConfig as { LogConfig?: { Type: string } } | undefined)?.LogConfig;
+    if (server.startsWith('Berth/') && lc?.Type === 'json-file') lc.Type = 'k8s-file';
+    return c;
   }
 
   async containerLogs(ref: string, o: LogOptions): Promise<AsyncIterable<LogEntry>> {
@@ -710,11 +722,15 @@ export class RemoteEngine implements Engine {
 
   async exportBuildCacheMounts(_ids: string[], _out: NodeJS.WritableStream): Promise<void> {
     // docker's API has no call for cache mounts (BuildKit keeps them inside its own store).
-    throw new BerthError("build cache mounts cannot be exported over --host yet: run it on the engine's machine");
+    throw new BerthError(
+      "build cache mounts cannot be exported over --host yet: run it on the engine's machine",
+    );
   }
 
   async importBuildCacheMounts(_input: Readable, _replace: boolean): Promise<string[]> {
-    throw new BerthError("build cache mounts cannot be imported over --host yet: run it on the engine's machine");
+    throw new BerthError(
+      "build cache mounts cannot be imported over --host yet: run it on the engine's machine",
+    );
   }
 
   async healthcheckRun(_ref: string): Promise<HealthcheckRunResult> {
