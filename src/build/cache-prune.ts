@@ -1,6 +1,9 @@
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
 import { parseTimestamp } from '../util/units.ts';
 import type { BuildCache, CacheRecord } from './cache.ts';
+import { cacheMountsDir } from './mounts.ts';
 import type { BuildCachePruneOptions } from './types.ts';
 
 /** Default bound of the build cache's layers: BuildKit keeps a few GB by default too. */
@@ -57,8 +60,20 @@ export function pruneCache(
     candidates = drop;
   }
   cache.delete(candidates.map((r) => r.key));
-  const spaceReclaimed = freeBlobs(ctx, cache, candidates);
-  return { deleted: candidates.filter((r) => r.diffId).map((r) => r.key), spaceReclaimed };
+  let spaceReclaimed = freeBlobs(ctx, cache, candidates);
+  const deleted = candidates.filter((r) => r.diffId).map((r) => r.key);
+  // --all also drops cache mounts (RUN --mount=type=cache), as BuildKit's prune does.
+  if (o.all && cutoff === undefined && o.keepStorage === undefined) {
+    const dir = cacheMountsDir(ctx);
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      const p = join(dir, name);
+      if (!statSync(p).isDirectory()) continue;
+      spaceReclaimed += du(p);
+      rmSync(p, { recursive: true, force: true });
+      deleted.push(`cache-mount:${name}`);
+    }
+  }
+  return { deleted, spaceReclaimed };
 }
 
 /** After a build: least recently used records go until the cache's layers fit the bound. */
@@ -81,4 +96,12 @@ export function enforceCacheBound(ctx: StoreContext, cache: BuildCache): void {
 /** `until=24h` (a duration back from now) or a timestamp, as docker's prune filters read it. */
 function parseUntil(v: string): number {
   return parseTimestamp(v, Date.now());
+}
+
+function du(path: string): number {
+  const st = lstatSync(path);
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const name of readdirSync(path)) n += du(join(path, name));
+  return n;
 }

@@ -1,4 +1,4 @@
-import { formatPlatform, hostPlatform, parsePlatform } from '../registry/pull.ts';
+import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.ts';
 import { BerthError, InvalidArgumentError } from '../util/errors.ts';
 import type { Dockerfile, Instruction } from './dockerfile/ast.ts';
 import { expandWord } from './dockerfile/shell-words.ts';
@@ -54,7 +54,7 @@ export function planBuild(
   target: string | undefined,
   platform: string | undefined,
 ): BuildPlan {
-  const escape = df.directives.escape;
+  const esc = df.directives.escape;
   const pargs = platformArgs(platform);
   const metaArgs = new Map<string, string>();
   const usedArgs = new Set<string>();
@@ -63,7 +63,7 @@ export function planBuild(
   const lookupMeta = (name: string) => metaArgs.get(name) ?? pargs.get(name);
   for (const ins of df.instructions) {
     if (ins.kind === 'FROM') {
-      const image = expandAt(ins.image, lookupMeta, escape, ins.line);
+      const image = expandAt(ins.image, lookupMeta, esc, ins.line);
       const platFlag = ins.flags.find((f) => f.name === 'platform')?.value;
       const name = ins.stageName?.toLowerCase();
       if (name && stages.some((s) => s.name === name)) {
@@ -88,7 +88,7 @@ export function planBuild(
         displayName: name ?? `stage-${idx}`,
         from: ins,
         base,
-        platform: platFlag ? expandAt(platFlag, lookupMeta, escape, ins.line) : platform,
+        platform: platFlag ? expandAt(platFlag, lookupMeta, esc, ins.line) : platform,
         instructions: [],
       };
       stages.push(current);
@@ -102,7 +102,7 @@ export function planBuild(
       }
       for (const a of ins.args) {
         usedArgs.add(a.key);
-        const def = a.value === undefined ? undefined : expandAt(a.value, lookupMeta, escape, ins.line);
+        const def = a.value === undefined ? undefined : expandAt(a.value, lookupMeta, esc, ins.line);
         const v = Object.hasOwn(buildArgs, a.key) ? buildArgs[a.key] : def;
         if (v !== undefined) metaArgs.set(a.key, v);
       }
@@ -123,7 +123,7 @@ export function planBuild(
   const visit = (i: number) => {
     if (seen.has(i)) return;
     seen.add(i);
-    for (const d of stageDeps(stages, stages[i]!, escape, metaArgs)) visit(d);
+    for (const d of stageDeps(stages, stages[i]!, esc, metaArgs)) visit(d);
     needed.push(i);
   };
   visit(targetIdx);
@@ -131,7 +131,7 @@ export function planBuild(
   const unusedArgs = Object.keys(buildArgs).filter(
     (k) => !usedArgs.has(k) && !predefined.has(k.toUpperCase()) && !pargs.has(k),
   );
-  return { stages, metaArgs, platformArgs: pargs, target: targetIdx, needed, escape, unusedArgs };
+  return { stages, metaArgs, platformArgs: pargs, target: targetIdx, needed, escape: esc, unusedArgs };
 }
 
 /** `--from=` of COPY and `from=` of RUN --mount: a stage (by name or index) or an image. */
@@ -158,7 +158,7 @@ export function resolveFrom(
   return { image: value };
 }
 
-function stageDeps(stages: Stage[], s: Stage, escape: '\\' | '`', meta: Map<string, string>): number[] {
+function stageDeps(stages: Stage[], s: Stage, esc: '\\' | '`', meta: Map<string, string>): number[] {
   const out: number[] = [];
   if ('stage' in s.base) out.push(s.base.stage);
   const look = (n: string) => meta.get(n);
@@ -173,7 +173,7 @@ function stageDeps(stages: Stage[], s: Stage, escape: '\\' | '`', meta: Map<stri
       if (v === undefined) continue;
       let expanded = v;
       try {
-        expanded = expandWord(v, look, escape);
+        expanded = expandWord(v, look, esc);
       } catch {
         // An ARG only the stage defines: resolved when the stage runs.
       }
@@ -187,11 +187,11 @@ function stageDeps(stages: Stage[], s: Stage, escape: '\\' | '`', meta: Map<stri
 function expandAt(
   word: string,
   lookup: (n: string) => string | undefined,
-  escape: '\\' | '`',
+  esc: '\\' | '`',
   line: number,
 ): string {
   try {
-    return expandWord(word, lookup, escape);
+    return expandWord(word, lookup, esc);
   } catch (err) {
     throw new BerthError(`Dockerfile:${line}: ${(err as Error).message}`);
   }

@@ -18,7 +18,6 @@ import {
 import { markTopDir } from '../image/topdir.ts';
 import {
   type Descriptor,
-  goArch,
   type ImageConfig,
   type ImageRecord,
   type LayerRecord,
@@ -52,38 +51,15 @@ const LAYER_MEDIA_TYPES = new Set<string>([
 ]);
 const CONFIG_MEDIA_TYPES = new Set<string>([MediaTypes.ociConfig, MediaTypes.dockerConfig]);
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
+import {
+  ARCH_ALIASES,
+  formatPlatform,
+  hostPlatform,
+  type Platform,
+  parsePlatform,
+} from '../image/platform.ts';
 
-const ARCH_ALIASES: Record<string, string> = {
-  x86_64: 'amd64',
-  'x86-64': 'amd64',
-  aarch64: 'arm64',
-  armhf: 'arm',
-  armel: 'arm',
-  i386: '386',
-};
-
-/** Parses `os[/arch[/variant]]` as docker's --platform does (the arch defaulting to the host's). */
-export function parsePlatform(s: string): Platform {
-  const parts = s.trim().toLowerCase().split('/');
-  if (parts.length > 3 || parts.some((p) => p === '' || !/^[a-z0-9._-]+$/.test(p))) {
-    throw new InvalidArgumentError(`invalid platform "${s}": want os[/arch[/variant]], e.g. linux/arm64`);
-  }
-  const [os, arch, variant] = parts as [string, string | undefined, string | undefined];
-  return { os, architecture: ARCH_ALIASES[arch ?? ''] ?? arch ?? goArch(), variant };
-}
-
-export function hostPlatform(): Platform {
-  return { os: 'linux', architecture: goArch() };
-}
-
-export function formatPlatform(p: Partial<Platform>): string {
-  return [p.os ?? 'unknown', p.architecture ?? 'unknown', p.variant].filter(Boolean).join('/');
-}
+export { formatPlatform, hostPlatform, type Platform, parsePlatform };
 
 /** arm64 images are v8 whether or not they say so; the same holds for arm's v7 only when asked explicitly. */
 function variantOf(p: Partial<Platform>): string {

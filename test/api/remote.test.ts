@@ -175,6 +175,31 @@ describe('the same CLI output, local and over --host', () => {
     assert.equal(i.stdout, 'from stdin\ndone\n');
   });
 
+  test('run -t through a terminal; logs -f follows a running container to its end', async () => {
+    await same('run -t', () => ['run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty; stty size; echo done']);
+    const name = { local: uniq('fl'), remote: uniq('fr') };
+    cleanup.push(['rm', '-f', name.local], ['rm', '-f', name.remote]);
+    for (const side of ['local', 'remote'] as const) {
+      const r = run(side, [
+        'run',
+        '-d',
+        '--name',
+        name[side],
+        'busybox',
+        'sh',
+        '-c',
+        'echo x; sleep 1; echo y >&2',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const f = await same(
+      'logs -f',
+      (side) => ['logs', '-f', name[side]],
+      (side) => ({ [name[side]]: 'NAME' }),
+    );
+    assert.deepEqual(f, { code: 0, stdout: 'x\n', stderr: 'y\n' });
+  });
+
   test('run -d, logs, exec, cp, stop, rm', async () => {
     const name = { local: uniq('rl'), remote: uniq('rr') };
     const names = (side: Side) => ({ [name[side]]: 'NAME' });
