@@ -260,10 +260,14 @@ export function walkSource(
       const ctxRel = src.rel ? `${src.rel}/${r}` : r;
       const a = join(abs, name);
       const st = fs.lstatSync(a);
-      const ignored = (root.ignore?.matches(ctxRel) ?? false) || (excludes?.matches(ctxRel) ?? false);
+      const ig = root.ignore?.matches(ctxRel) ?? false;
+      // COPY --exclude patterns are read relative to the source, and to the root as well.
+      const exRel = excludes?.matches(r) ? r : excludes?.matches(ctxRel) ? ctxRel : undefined;
+      const ignored = ig || exRel !== undefined;
       if (st.isDirectory()) {
-        if (ignored && (root.ignore?.canSkipDir(ctxRel) ?? true) && (excludes?.canSkipDir(ctxRel) ?? true))
-          continue;
+        const skip =
+          (ig && root.ignore!.canSkipDir(ctxRel)) || (exRel !== undefined && excludes!.canSkipDir(exRel));
+        if (skip) continue;
         if (!ignored) out.push({ rel: r, abs: a, stat: st });
         visit(r);
       } else if (!ignored) {

@@ -17,7 +17,7 @@ import { fetchUrl, openArchive, sniffArchive } from './add-sources.ts';
 import type { BuildCache } from './cache.ts';
 import { sourcesDigest } from './checksum.ts';
 import { IgnoreMatcher } from './context/dockerignore.ts';
-import type { BuildContext, ContextSource, SourceRoot } from './context.ts';
+import type { BuildContext, SourceRoot } from './context.ts';
 import { resolveSources } from './context.ts';
 import { type CopyItem, copyInto } from './copy-step.ts';
 import type { CommandArgs, Heredoc, Instruction } from './dockerfile/ast.ts';
@@ -823,7 +823,10 @@ export class Solver {
     const label = `[${scope.stage.displayName} ${++scope.step}/${scope.steps}] ${ins.kind} ${flagText ? `${flagText} ` : ''}${shownArgs}`;
     // BuildKit's history line: --chown/--chmod (never --from), the expanded sources (heredocs as
     // <<NAME, after the paths), the expanded destination.
-    const historyFlags = [chownValue ? `--chown=${chownValue}` : '', chmodValue ? `--chmod=${chmodValue}` : ''];
+    const historyFlags = [
+      chownValue ? `--chown=${chownValue}` : '',
+      chmodValue ? `--chmod=${chmodValue}` : '',
+    ];
     const heredocWord = (w: string) => `<<${w.replace(/^<<-?/, '').replace(/^["']|["']$/g, '')}`;
     const createdBy = [
       ins.kind,

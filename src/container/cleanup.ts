@@ -5,7 +5,7 @@ import { containerAttributes, recordEvent } from '../engine/events.ts';
 import { detachContainerNetworks, hasNetworkState } from '../network/attach.ts';
 import { tryWithLock, withLock } from '../store/lock.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
-import { readExitFile } from './exit-file.ts';
+import { holdExitWatch, markExitHandled, readExitFile, waitExitFile } from './exit-file.ts';
 import { containerFiles } from './paths.ts';
 import { isMounted, removeContainerFiles, rootfsDirs, unmountRootfs } from './rootfs.ts';
 import { runtimeExec, selectRuntime } from './runtime.ts';
@@ -106,13 +106,38 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
     return {};
   }
   const delayMs = restartDelay(updated, ranMs);
-  if (delayMs === undefined) return { container: updated };
+  if (delayMs === undefined) {
+    markExitHandled(f.run, generation);
+    return { container: updated };
+  }
   const restarting = ctx.containers.update(id, (s) => ({
     ...s,
     status: 'restarting',
     restartCount: s.restartCount + 1,
   }));
   return { container: restarting, restart: { delayMs, generation } };
+}
+
+/**
+ * Records the container's next exit from this process, as soon as it happens, so conmon's exit command
+ * finds nothing to do (see exit-file.ts). Call it before the container's process starts (or is
+ * signalled); it ends by itself after that exit, or when this process exits.
+ */
+export function watchExit(ctx: StoreContext, id: string): void {
+  const f = containerFiles(ctx.paths, id);
+  const release = holdExitWatch(f.run);
+  const watch = async () => {
+    // Gives up when the run ends without an exit file (monitor killed): reconcile repairs that.
+    while ((await waitExitFile(f.exitDir, id, 5000)) === undefined) {
+      const c = ctx.containers.get(id);
+      if (!c || !(c.state.status === 'running' || c.state.status === 'paused')) return;
+      if (!pidAlive(c.state.conmonPid)) return;
+    }
+    await cleanupContainer(ctx, id);
+  };
+  void watch()
+    .catch(() => undefined)
+    .finally(release);
 }
 
 /** docker's policy: undefined = stay down; otherwise the back-off before the next start. */

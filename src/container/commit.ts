@@ -74,7 +74,10 @@ export async function commitContainer(ctx: StoreContext, ref: string, o: CommitO
 }
 
 /** Packs the upper dir (overlay whiteouts as OCI ones) into the blob store; the digest is the diff ID. */
-export async function storeLayer(ctx: StoreContext, upper: string): Promise<{ digest: string; size: number }> {
+export async function storeLayer(
+  ctx: StoreContext,
+  upper: string,
+): Promise<{ digest: string; size: number }> {
   const tar = new PassThrough({ highWaterMark: 1 << 20 });
   const stored = ctx.blobs.putStream(tar);
   try {

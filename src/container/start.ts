@@ -10,7 +10,7 @@ import { prepareMounts } from '../volume/container-mounts.ts';
 import { cleanupContainer } from './cleanup.ts';
 import { CreateError, launchConmon } from './conmon.ts';
 import { writeEtcFiles } from './etc-files.ts';
-import { removeExitFile } from './exit-file.ts';
+import { guardedExitCommand, removeExitFile } from './exit-file.ts';
 import { launchHealthMonitor } from './health.ts';
 import { startingHealth } from './health-state.ts';
 import { buildSpec, serializeSpec } from './oci-spec.ts';
@@ -169,7 +169,7 @@ async function startLocked(ctx: StoreContext, id: string, hooks: StartHooks): Pr
       logBackups: cfg.host.log.maxFile - 1,
       stdin: cfg.openStdin,
       tty: cfg.tty,
-      exitCommand: exitCommand(ctx, c.id),
+      exitCommand: guardedExitCommand(f.run, generation, exitCommand(ctx, c.id)),
     });
     handle.sync.close();
     if (hooks.beforeStart) await hooks.beforeStart(f.attach());

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
 import { detachContainerNetworks } from '../network/attach.ts';
@@ -6,7 +6,7 @@ import { withLock } from '../store/lock.ts';
 import { ConflictError } from '../util/errors.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
 import { cleanupContainer, removeContainerFiles } from './cleanup.ts';
-import { waitExitFile } from './exit-file.ts';
+import { holdExitWatch, waitExitFile } from './exit-file.ts';
 import { containerFiles } from './paths.ts';
 import { runtimeExec, selectRuntime } from './runtime.ts';
 import { parseSignal, signalName } from './signals.ts';
@@ -36,9 +36,7 @@ export async function killContainer(
   ) {
     ctx.containers.update(c.id, (s) => ({ ...s, manuallyStopped: true }));
   }
-  const f = containerFiles(ctx.paths, c.id);
-  const rt = selectRuntime(c.state.runtime || undefined);
-  await runtimeExec(rt, f.runtimeState, ['kill', c.id, String(sig)]);
+  await signalContainer(ctx, c, sig);
   return c;
 }
 
@@ -66,26 +64,59 @@ export async function stopContainer(
     if (!isActive(c)) return c;
   }
   const f = containerFiles(ctx.paths, c.id);
-  const rt = selectRuntime(c.state.runtime || undefined);
   const timeout = timeoutSec ?? c.config.stopTimeout;
   const sig = parseSignal(signal ?? c.config.stopSignal);
   const send = async (s: number) => {
-    await runtimeExec(rt, f.runtimeState, ['kill', c.id, String(s)]).catch(() => undefined);
-    if (c.state.status === 'paused')
+    await signalContainer(ctx, c, s).catch(() => undefined);
+    if (c.state.status === 'paused') {
+      const rt = selectRuntime(c.state.runtime || undefined);
       await runtimeExec(rt, f.runtimeState, ['resume', c.id]).catch(() => undefined);
+    }
   };
-  if (timeout !== 0) {
-    await send(sig);
+  // This process records the exit: conmon's exit command need not start Berth again for it.
+  const release = holdExitWatch(f.run);
+  try {
+    if (timeout !== 0) {
+      await send(sig);
+    }
+    if (
+      (await waitExitFile(f.exitDir, c.id, timeout < 0 ? Number.POSITIVE_INFINITY : timeout * 1000)) ===
+      undefined
+    ) {
+      await send(9);
+      await waitExitFile(f.exitDir, c.id, 10_000);
+    }
+    await cleanupContainer(ctx, c.id, { force: true });
+  } finally {
+    release();
   }
-  if (
-    (await waitExitFile(f.exitDir, c.id, timeout < 0 ? Number.POSITIVE_INFINITY : timeout * 1000)) ===
-    undefined
-  ) {
-    await send(9);
-    await waitExitFile(f.exitDir, c.id, 10_000);
-  }
-  await cleanupContainer(ctx, c.id, { force: true });
   return ctx.containers.mustFind(c.id);
+}
+
+/**
+ * Signals the container's init process. Straight from here when its PID is still the container's (it
+ * sits in the container's cgroup): the same as `runc kill`, without a runtime process per signal.
+ */
+async function signalContainer(ctx: StoreContext, c: ContainerRecord, sig: number): Promise<void> {
+  const pid = c.state.pid;
+  if (pid > 0) {
+    let cgroups = '';
+    try {
+      cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      // gone already: let the runtime say so
+    }
+    if (cgroups.includes(`/berth/${c.id}\n`)) {
+      try {
+        process.kill(pid, sig);
+        return;
+      } catch {
+        // exited meanwhile: the runtime call below reports it the usual way
+      }
+    }
+  }
+  const rt = selectRuntime(c.state.runtime || undefined);
+  await runtimeExec(rt, containerFiles(ctx.paths, c.id).runtimeState, ['kill', c.id, String(sig)]);
 }
 
 export interface RemoveOptions {

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { BuildCacheItem } from '../build/cache-usage.ts';
 import type { BuildCachePruneOptions, BuildOptions, BuildProgressSink, BuildResult } from '../build/types.ts';
 import { type AttachIO, connectAttach, preloadAttach, relayAttach } from '../container/attach.ts';
-import { cleanupContainer, pidAlive, reconcile } from '../container/cleanup.ts';
+import { cleanupContainer, pidAlive, reconcile, watchExit } from '../container/cleanup.ts';
 import { conmonRotates, conmonVersion } from '../container/conmon.ts';
 import { type CreateOptions, createContainer } from '../container/create.ts';
 import { writeResize } from '../container/ctl.ts';
@@ -195,6 +195,8 @@ export class LocalEngine implements Engine {
       beforeStart:
         attach || waiting.length
           ? async (path) => {
+              // Someone is attached and waits for the exit: record it from here, promptly.
+              watchExit(this.ctx, c.id);
               if (attach) handle = this.attachHandle(c.id, relayAttach(await connectAttach(path), attach));
               // Attaches made before the start (docker run's order) are connected before the process runs.
               await Promise.all(waiting.map((w) => w.connect(path)));

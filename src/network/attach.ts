@@ -265,7 +265,7 @@ export async function attachContainerNetworks(
   const atts = store.attachments(c.id);
   const ports = await resolvePorts(ctx, c);
   await detachContainerNetworks(ctx, c.id);
-  const ns = await createNetns(c.id);
+  const { path: ns, loopback } = await createNetns(c.id);
   const done: SetupRecord[] = [];
   const addresses: ContainerAddress[] = [];
   try {
@@ -282,7 +282,9 @@ export async function attachContainerNetworks(
       if (mac) store.setMac(c.id, n.id, mac);
       addresses.push(address(n, { ...a, mac }));
     }
+    await loopback;
   } catch (err) {
+    await loopback.catch(() => undefined); // settled before the namespace goes
     await detachContainerNetworks(ctx, c.id).catch(() => undefined);
     throw err;
   }

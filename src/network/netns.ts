@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { findBinary } from '../container/runtime.ts';
 import { BerthError } from '../util/errors.ts';
+import { MNT_DETACH, type SyscallError, umount2 } from '../util/syscalls.ts';
 
 const run = promisify(execFile);
 
@@ -32,23 +33,42 @@ async function ip(args: string[]): Promise<void> {
   }
 }
 
-/** A fresh namespace with its loopback up (netavark leaves lo alone; runc does it only for namespaces it makes). */
-export async function createNetns(containerId: string): Promise<string> {
+/**
+ * A fresh namespace. Its loopback must be brought up too (netavark leaves lo alone; runc does it only
+ * for namespaces it makes): `loopback` does that while the caller wires the namespace, and must be
+ * awaited before the container runs; on failure the caller deletes the namespace.
+ */
+export async function createNetns(containerId: string): Promise<{ path: string; loopback: Promise<void> }> {
   const name = netnsName(containerId);
   if (existsSync(netnsPath(containerId))) await deleteNetns(containerId);
   await ip(['netns', 'add', name]);
-  try {
-    await ip(['-n', name, 'link', 'set', 'lo', 'up']);
-  } catch (err) {
-    await deleteNetns(containerId).catch(() => undefined);
-    throw err;
-  }
-  return netnsPath(containerId);
+  const loopback = ip(['-n', name, 'link', 'set', 'lo', 'up']);
+  loopback.catch(() => undefined); // reported where it is awaited
+  return { path: netnsPath(containerId), loopback };
 }
 
+/**
+ * What `ip netns delete` does (detach the bind mount that pins the namespace, remove the file), without
+ * a process: the namespace goes once its last user (netavark is done, the container exited) is gone.
+ */
 export async function deleteNetns(containerId: string): Promise<void> {
-  if (!existsSync(netnsPath(containerId))) return;
-  await ip(['netns', 'delete', netnsName(containerId)]);
+  const path = netnsPath(containerId);
+  if (!existsSync(path)) return;
+  try {
+    umount2(path, MNT_DETACH);
+  } catch (err) {
+    // EINVAL: not a mount point (a half-made namespace file); anything else: let iproute2 try
+    if ((err as SyscallError).code !== 'EINVAL') {
+      await ip(['netns', 'delete', netnsName(containerId)]);
+      return;
+    }
+  }
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new BerthError(`removing network namespace ${path}: ${(err as Error).message}`);
+  }
 }
 
 /** Routing between the bridge and the host's uplinks needs forwarding on; off is the kernel's default. */

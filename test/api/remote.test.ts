@@ -391,6 +391,16 @@ describe('the same CLI output, local and over --host', () => {
       (side) => ['load', '-i', file(side)],
       (side) => ({ [file(side)]: 'FILE' }),
     );
+    await same(
+      'save --format oci',
+      (side) => ['save', '--format', 'oci', '-o', `${file(side)}.oci`, 'busybox'],
+      (side) => ({ [file(side)]: 'FILE' }),
+    );
+    await same(
+      'load an OCI archive',
+      (side) => ['load', '-i', `${file(side)}.oci`],
+      (side) => ({ [file(side)]: 'FILE' }),
+    );
     await same('load garbage', () => ['load', '-i', join(s.dir, 'no-such.tar')]);
     await same('load not a tar', () => ['load'], undefined, 'this is not a tar archive');
     const ref = { local: `${uniq('il')}:1`, remote: `${uniq('ir')}:1` };

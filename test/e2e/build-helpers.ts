@@ -25,7 +25,9 @@ export async function treeOfTar(tar: Buffer): Promise<Map<string, TreeEntry>> {
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
       stream.on('end', () => {
         const name = h.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
         const body = Buffer.concat(chunks);
@@ -91,8 +93,9 @@ export function imageHistory(image: string): Array<{ created_by?: string; empty_
     env: ENV,
     maxBuffer: 64 << 20,
   });
-  return (JSON.parse(cfg.stdout.toString()) as { history: Array<{ created_by?: string; empty_layer?: boolean }> })
-    .history;
+  return (
+    JSON.parse(cfg.stdout.toString()) as { history: Array<{ created_by?: string; empty_layer?: boolean }> }
+  ).history;
 }
 
 /** A gzip'd tar of `files`, each owned by uid/gid 1000 (to see what ADD keeps). */

@@ -272,7 +272,8 @@ describe('ENTRYPOINT, ONBUILD, USER, escape, syntax', () => {
     const parent = img('parent');
     const dir = context('onbuild', {
       'f.txt': 'from child context\n',
-      Dockerfile: 'FROM busybox\nONBUILD COPY f.txt /onbuild.txt\nONBUILD RUN echo ran > /ran.txt\nCMD ["sh"]\n',
+      Dockerfile:
+        'FROM busybox\nONBUILD COPY f.txt /onbuild.txt\nONBUILD RUN echo ran > /ran.txt\nCMD ["sh"]\n',
     });
     build(['-t', parent, dir]);
     const pc = imageConfig(parent);
@@ -284,7 +285,10 @@ describe('ENTRYPOINT, ONBUILD, USER, escape, syntax', () => {
     assert.deepEqual(cc.Entrypoint, ['echo', 'ep']);
     assert.equal(cc.Cmd, null, 'ENTRYPOINT resets the inherited CMD');
     assert.equal(cc.OnBuild, null, 'triggers are not inherited by grandchildren');
-    assert.equal(ok(['run', '--rm', child, 'cat', '/onbuild.txt', '/ran.txt']), 'ep cat /onbuild.txt /ran.txt\n');
+    assert.equal(
+      ok(['run', '--rm', child, 'cat', '/onbuild.txt', '/ran.txt']),
+      'ep cat /onbuild.txt /ran.txt\n',
+    );
     const shellEp = img('shellep');
     build(['-t', shellEp, '-'], 'FROM busybox\nCMD ["x"]\nENTRYPOINT echo "$HOME" sh-form\n');
     const sc = imageConfig(shellEp);
@@ -379,8 +383,10 @@ describe('ADD from URLs', () => {
 });
 
 function fetchOk(port: number): boolean {
-  return spawnSync('python3', ['-c', `import urllib.request;urllib.request.urlopen('http://127.0.0.1:${port}/')`])
-    .status === 0;
+  return (
+    spawnSync('python3', ['-c', `import urllib.request;urllib.request.urlopen('http://127.0.0.1:${port}/')`])
+      .status === 0
+  );
 }
 
 describe('contexts and options', () => {
@@ -491,11 +497,18 @@ CMD ["./main.sh"]
     const pb = podman(['build', '--pull=never', '-t', 'localhost/cmp', dir]);
     assert.equal(pb.status, 0, pb.stderr.toString());
     const cid = podman(['create', 'localhost/cmp']).stdout.toString().trim();
-    const ptree = await treeOfTar(podman(['export', cid]).stdout);
+    // podman export opens /dev/stdout, which a pipe from spawnSync cannot be: write a file.
+    const ptar = join(work, 'podman-export.tar');
+    const exp = podman(['export', '-o', ptar, cid]);
+    assert.equal(exp.status, 0, exp.stderr.toString());
+    const ptree = await treeOfTar(readFileSync(ptar));
     const btree = await berthTree(t);
     const show = (m: Map<string, TreeEntry>) =>
       [...m]
-        .filter(([p]) => !p.startsWith('run') && !p.startsWith('proc') && !p.startsWith('sys') && !p.startsWith('dev'))
+        .filter(
+          ([p]) =>
+            !p.startsWith('run') && !p.startsWith('proc') && !p.startsWith('sys') && !p.startsWith('dev'),
+        )
         .map(([p, e]) => `${p} ${e.type} ${e.mode} ${e.owner} ${e.link} ${e.sha}`)
         .sort();
     const [b, p] = [show(btree), show(ptree)];
@@ -504,9 +517,12 @@ CMD ["./main.sh"]
       p.filter((l) => !b.includes(l)),
       'Berth-only lines vs podman-only lines',
     );
-    const pcfg = JSON.parse(podman(['image', 'inspect', '-f', '{{json .Config}}', 'localhost/cmp']).stdout.toString());
+    const pcfg = JSON.parse(
+      podman(['image', 'inspect', '-f', '{{json .Config}}', 'localhost/cmp']).stdout.toString(),
+    );
     const bcfg = imageConfig(t);
     for (const k of ['Env', 'Cmd', 'Entrypoint', 'WorkingDir', 'User'])
       assert.deepEqual(bcfg[k] ?? null, pcfg[k] ?? null, k);
+    podman(['rm', '-f', cid]);
   });
 });

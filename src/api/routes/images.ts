@@ -114,7 +114,8 @@ export function registerImageRoutes(app: FastifyInstance, engine: Engine): void 
   app.get('/images/get', async (req, reply) => {
     const names = queryList((req.query as Query).names);
     if (names.length === 0) throw new InvalidArgumentError('names is required: the images to save');
-    await saveTo(reply, names);
+    // `format=oci` is Berth's own parameter (its remote CLI's `save --format oci`); docker sends none.
+    await saveTo(reply, names, queryString((req.query as Query).format) === 'oci' ? 'oci' : 'docker');
   });
 
   app.post('/images/load', async (req, reply) => {
@@ -156,7 +157,7 @@ export function registerImageRoutes(app: FastifyInstance, engine: Engine): void 
     if (!m) return notFound(reply, req.url);
     if (m.op === 'json') return engine.inspectImage(m.name);
     if (m.op === 'history') return engine.imageHistory(m.name);
-    await saveTo(reply, [m.name]);
+    await saveTo(reply, [m.name], 'docker');
   });
 
   app.post('/images/*', async (req, reply) => {
@@ -205,10 +206,10 @@ export function registerImageRoutes(app: FastifyInstance, engine: Engine): void 
     return reply.code(201).send({ Id: id });
   });
 
-  async function saveTo(reply: FastifyReply, names: string[]): Promise<void> {
+  async function saveTo(reply: FastifyReply, names: string[], format: 'docker' | 'oci'): Promise<void> {
     const { out, started } = tarResponse(reply);
     try {
-      await engine.saveImages(names, out, { format: 'docker' });
+      await engine.saveImages(names, out, { format });
     } catch (err) {
       if (!started()) throw err;
       reply.raw.destroy(err as Error);
