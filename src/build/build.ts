@@ -1,14 +1,18 @@
-import { ociMediaType } from '../container/commit.ts';
 import type { StoreContext } from '../engine/context.ts';
 import type { Engine } from '../engine/engine.ts';
 import { canonicalName, parseReference } from '../image/reference.ts';
-import { type Descriptor, type ImageManifest, type ImageRecord, MediaTypes } from '../image/types.ts';
+import {
+  type Descriptor,
+  type ImageManifest,
+  type ImageRecord,
+  MediaTypes,
+  ociMediaType,
+} from '../image/types.ts';
 import { InvalidArgumentError } from '../util/errors.ts';
 import { BuildCache } from './cache.ts';
 import { enforceCacheBound, pruneCache } from './cache-prune.ts';
 import { openBuildContext } from './context.ts';
 import { checkSyntaxDirective, parseDockerfile } from './dockerfile/parser.ts';
-import { exportState } from './export.ts';
 import { planBuild } from './frontend.ts';
 import { Solver } from './solver.ts';
 import type { BuildState } from './state.ts';
@@ -48,7 +52,7 @@ export async function runBuild(
     const outputs = o.outputs.length > 0 ? o.outputs : [{ type: 'image' as const }];
     for (const out of outputs) {
       if (out.type === 'image') ctx.images.put(img, tags);
-      else await exportState(ctx, final, out);
+      else await (await import('./export.ts')).exportState(ctx, final, out);
     }
     enforceCacheBound(ctx, cache);
     return { imageId: img.id, warnings };

@@ -26,3 +26,13 @@ export function dockerfileExcerpt(name: string, text: string, line: number, endL
   out.push('--------------------');
   return out.join('\n');
 }
+
+/** A RUN whose process exited non-zero. */
+export class StepFailedError extends BerthError {
+  constructor(
+    message: string,
+    readonly exitStatus: number,
+  ) {
+    super(message, 1);
+  }
+}

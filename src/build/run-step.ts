@@ -8,8 +8,8 @@ import { rootfsDirs } from '../container/rootfs.ts';
 import type { StoreContext } from '../engine/context.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { ImageRecord } from '../image/types.ts';
-import { BerthError } from '../util/errors.ts';
 import type { MountSpec } from '../volume/mount-spec.ts';
+import { StepFailedError } from './errors.ts';
 import { commitUpper } from './snapshot.ts';
 import type { BuildState } from './state.ts';
 
@@ -25,15 +25,6 @@ export interface RunSpec {
   extraHosts: string[];
   /** For messages: the command as the Dockerfile wrote it. */
   shown: string;
-}
-
-export class StepFailedError extends BerthError {
-  constructor(
-    message: string,
-    readonly exitStatus: number,
-  ) {
-    super(message, 1);
-  }
 }
 
 /**

@@ -4,17 +4,10 @@ import { join } from 'node:path';
 import { EMPTY_TAR_DIGEST, storeLayer } from '../container/commit.ts';
 import { isMounted } from '../container/rootfs.ts';
 import type { StoreContext } from '../engine/context.ts';
-import { chainIds } from '../image/chain.ts';
-import { type LayerRecord, MediaTypes } from '../image/types.ts';
+import type { LayerRecord } from '../image/types.ts';
 import { layersDir } from '../store/paths.ts';
 import { MNT_DETACH, MS_RDONLY, mount, umount2 } from '../util/syscalls.ts';
 import { buildTmpDir } from './context.ts';
-
-/** A layer record for a diff ID on top of `below`. */
-export function layerRecord(below: readonly LayerRecord[], diffId: string, size: number): LayerRecord {
-  const chainId = chainIds([...below.map((l) => l.diffId), diffId]).at(-1)!;
-  return { diffId, chainId, blob: diffId, mediaType: MediaTypes.ociLayer, size };
-}
 
 async function lowerDirs(ctx: StoreContext, layers: readonly LayerRecord[]): Promise<string[]> {
   const dirs: string[] = [];

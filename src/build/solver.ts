@@ -13,21 +13,23 @@ import { goArch } from '../image/types.ts';
 import { BerthError } from '../util/errors.ts';
 import { parseDuration } from '../util/units.ts';
 import type { MountSpec } from '../volume/mount-spec.ts';
-import { fetchUrl, openArchive, sniffArchive } from './add-sources.ts';
 import type { BuildCache } from './cache.ts';
 import { sourcesDigest } from './checksum.ts';
 import { IgnoreMatcher } from './context/dockerignore.ts';
 import type { BuildContext, SourceRoot } from './context.ts';
 import { resolveSources } from './context.ts';
-import { type CopyItem, copyInto } from './copy-step.ts';
+import type { CopyItem } from './copy-step.ts';
 import type { CommandArgs, Heredoc, Instruction } from './dockerfile/ast.ts';
 import { parseInstructionLine } from './dockerfile/parser.ts';
 import { expandWord, expandWords } from './dockerfile/shell-words.ts';
-import { BuildStepError } from './errors.ts';
+import { BuildStepError, StepFailedError } from './errors.ts';
 import { type BuildPlan, resolveFrom, type Stage } from './frontend.ts';
 import { cacheMountDir, parseRunMount, type RunMount, secretBytes, secretMount } from './mounts.ts';
-import { type RunSpec, runStep, StepFailedError } from './run-step.ts';
-import { changeLayers, layerRecord, withLayersReadonly } from './snapshot.ts';
+import type { RunSpec } from './run-step.ts';
+
+/** The snapshot code (overlay mounts, layer packing) loads only when a step runs: cached builds skip it. */
+const snapshot = () => import('./snapshot.ts');
+
 import {
   addHistory,
   type BuildState,
@@ -36,6 +38,7 @@ import {
   DEFAULT_PATH,
   envValue,
   goQuoteList,
+  layerRecord,
   runtimeConfig,
   setEnv,
 } from './state.ts';
@@ -320,8 +323,15 @@ export class Solver {
         // BuildKit makes the directory (and its parents, owned by USER) as a step of its own;
         // when it exists already the step adds no layer.
         const user = rc.User ?? '';
-        return this.layerStep(scope, 'WORKDIR', [dir, user], { label, createdBy: `WORKDIR ${dir}` }, () =>
-          changeLayers(this.ctx, scope.state.layers, async (root) => makeDir(root, dir, user)),
+        return this.layerStep(
+          scope,
+          'WORKDIR',
+          [dir, user],
+          { label, createdBy: `WORKDIR ${dir}` },
+          async () =>
+            (await snapshot()).changeLayers(this.ctx, scope.state.layers, async (root) =>
+              makeDir(root, dir, user),
+            ),
         );
       }
       case 'USER': {
@@ -590,6 +600,7 @@ export class Solver {
                 readonly: true,
               });
             }
+            const { runStep } = await import('./run-step.ts');
             const r = await runStep(this.ctx, this.engine, scope.state, spec, (stream, data) =>
               this.progress({ type: 'log', vertex: v, stream, data }),
             );
@@ -671,7 +682,7 @@ export class Solver {
         // A stage's files are mounted from a private copy: the step must not see a live overlay go away.
         const tmp = join(this.ctx.paths.root, 'build', 'tmp', `bind-${randomBytes(8).toString('hex')}`);
         cleanup.push(tmp);
-        await withLayersReadonly(this.ctx, from.layers, async (root) => {
+        await (await snapshot()).withLayersReadonly(this.ctx, from.layers, async (root) => {
           const [s] = resolveSources({ dir: root, ignore: null }, src, null);
           fs.cpSync(s!.abs, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
         });
@@ -766,6 +777,7 @@ export class Solver {
         continue;
       }
       if (isAdd && /^https?:\/\//.test(w)) {
+        const { fetchUrl } = await import('./add-sources.ts');
         const got = await fetchUrl(this.ctx, w, checksum);
         keyParts.push(['url', w, got.digest]);
         plans.push(async () => [
@@ -801,6 +813,7 @@ export class Solver {
       plans.push(async () => {
         const items: CopyItem[] = [];
         for (const source of sources) {
+          const { openArchive, sniffArchive } = await import('./add-sources.ts');
           const kind = isAdd && source.stat.isFile() ? await sniffArchive(source.abs) : null;
           if (kind)
             items.push({ kind: 'archive', name: source.rel, open: () => openArchive(source.abs, kind) });
@@ -844,6 +857,8 @@ export class Solver {
       [keyParts, dest, destIsDir, chownValue ?? '', chmod ?? null, rc.User ?? ''],
       { label, createdBy },
       async () => {
+        const { changeLayers, withLayersReadonly } = await snapshot();
+        const { copyInto } = await import('./copy-step.ts');
         const run = async (sroot: SourceRoot | null) => {
           const items: CopyItem[] = [];
           for (const p of plans) items.push(...(await p(sroot)));

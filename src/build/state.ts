@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { HistoryEntry, ImageConfig, ImageRuntimeConfig, LayerRecord } from '../image/types.ts';
+import { chainIds } from '../image/chain.ts';
+import {
+  type HistoryEntry,
+  type ImageConfig,
+  type ImageRuntimeConfig,
+  type LayerRecord,
+  MediaTypes,
+} from '../image/types.ts';
 
 /** Where a stage stands after a step: its filesystem (layers), its image config, and their cache key. */
 export interface BuildState {
@@ -61,4 +68,10 @@ export function setEnv(env: readonly string[] | undefined, name: string, value: 
 /** Go's %q of a string slice, as docker writes CMD/ENTRYPOINT into history: ["a" "b"]. */
 export function goQuoteList(list: readonly string[]): string {
   return `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
+}
+
+/** A layer record for a diff ID on top of `below`. */
+export function layerRecord(below: readonly LayerRecord[], diffId: string, size: number): LayerRecord {
+  const chainId = chainIds([...below.map((l) => l.diffId), diffId]).at(-1)!;
+  return { diffId, chainId, blob: diffId, mediaType: MediaTypes.ociLayer, size };
 }

@@ -170,6 +170,10 @@ export async function converge(
       sp.service,
       Promise.all(deps).then(async () => {
         for (const step of sp.steps) await applyStep(r, step, o);
+        // Left as they were: docker compose still names them.
+        if (sp.steps.length === 0 && o.start !== false) {
+          for (const ref of sp.containers) status(r, 'Container', await displayName(r, ref), 'Running');
+        }
       }),
     );
   }

@@ -15,6 +15,7 @@ import {
   type ImageRuntimeConfig,
   type LayerRecord,
   MediaTypes,
+  ociMediaType,
 } from '../image/types.ts';
 import { withLock } from '../store/lock.ts';
 import { BerthError, ConflictError, InvalidArgumentError, NotFoundError } from '../util/errors.ts';
@@ -88,13 +89,6 @@ export async function storeLayer(
     throw err;
   }
   return stored;
-}
-
-/** docker's layer media types have OCI equivalents; the manifest written here is an OCI one. */
-export function ociMediaType(t: string): string {
-  if (t === MediaTypes.dockerLayerGzip) return MediaTypes.ociLayerGzip;
-  if (t === 'application/vnd.docker.image.rootfs.diff.tar') return MediaTypes.ociLayer;
-  return t;
 }
 
 /** The base image's layer descriptors, sizes taken from its manifest when it is stored. */

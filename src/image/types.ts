@@ -69,6 +69,13 @@ export const MediaTypes = {
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
+/** docker's layer media types have OCI equivalents; the manifest written here is an OCI one. */
+export function ociMediaType(t: string): string {
+  if (t === MediaTypes.dockerLayerGzip) return MediaTypes.ociLayerGzip;
+  if (t === 'application/vnd.docker.image.rootfs.diff.tar') return MediaTypes.ociLayer;
+  return t;
+}
+
 /** One layer of a stored image. */
 export interface LayerRecord {
   diffId: string;

@@ -316,13 +316,14 @@ describe('ENTRYPOINT, ONBUILD, USER, escape, syntax', () => {
 
 describe('RUN --mount and --network', () => {
   test('cache (persists across builds), bind (context, stage), secret (not in the image), tmpfs, network=none', async () => {
+    const t = img('mounts');
     const dir = context('mounts', {
       'bound/b.txt': 'bound\n',
       Dockerfile: `FROM busybox AS st
 RUN echo from-stage > /st.txt
 FROM busybox
 ARG N
-RUN --mount=type=cache,target=/cache echo "$N" >> /cache/log && cat /cache/log > /cachelog.txt
+RUN --mount=type=cache,id=${t},target=/cache echo "$N" >> /cache/log && cat /cache/log > /cachelog.txt
 RUN --mount=type=bind,source=bound,target=/b cat /b/b.txt > /bind.txt
 RUN --mount=type=bind,from=st,source=/st.txt,target=/st.txt cat /st.txt > /bindstage.txt
 RUN --mount=type=secret,id=tok cat /run/secrets/tok > /dev/null && wc -c < /run/secrets/tok > /secretlen.txt
@@ -332,7 +333,6 @@ RUN --network=none sh -c 'ip -o link | grep -v " lo" | wc -l > /links.txt'
     });
     const secret = join(work, 'tok');
     writeFileSync(secret, 'TOPSECRET-123');
-    const t = img('mounts');
     build(['-t', t, '--build-arg', `N=${t}-1`, '--secret', `id=tok,src=${secret}`, dir]);
     build(['-t', t, '--build-arg', `N=${t}-2`, '--secret', `id=tok,src=${secret}`, dir]);
     const tree = await berthTree(t);
