@@ -32,6 +32,7 @@ const events = () => import('./commands/events.ts');
 const compose = () => import('./commands/compose.ts');
 const registryServer = () => import('./commands/registry-server.ts');
 const health = () => import('./commands/health.ts');
+const update = () => import('./commands/update.ts');
 
 /**
  * Every command, by the words that name it. Modules load lazily so a command pays only for its own code.
@@ -81,6 +82,8 @@ export const COMMANDS: Record<string, Loader> = {
   'container wait': from(life, 'waitCmd'),
   rename: from(life, 'renameCmd'),
   'container rename': from(life, 'renameCmd'),
+  update: from(update, 'updateCmd'),
+  'container update': from(update, 'updateCmd'),
   pause: from(life, 'pauseCmd'),
   'container pause': from(life, 'pauseCmd'),
   unpause: from(life, 'unpauseCmd'),

@@ -106,6 +106,17 @@ export class ContainerStore {
     });
   }
 
+  /** Applies `fn` to the current config inside a write transaction (e.g. `update`'s new limits). */
+  updateConfig(id: string, fn: (c: ContainerRecord) => ContainerConfig): ContainerRecord {
+    return writeTx(this.db, () => {
+      const c = this.get(id);
+      if (!c) throw new NotFoundError(`No such container: ${id}`);
+      c.config = fn(c);
+      this.db.prepare('UPDATE containers SET config = ? WHERE id = ?').run(JSON.stringify(c.config), id);
+      return c;
+    });
+  }
+
   rename(id: string, name: string): void {
     try {
       this.db.prepare('UPDATE containers SET name = ? WHERE id = ?').run(name, id);

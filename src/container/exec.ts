@@ -26,6 +26,8 @@ export interface ExecOptions {
 
 export interface ExecHandle {
   execId: string;
+  /** The exec'd process's pid on the host (docker's exec inspect `Pid`). */
+  pid: number;
   /** Resolves with the exec'd process's exit code (after its output has been relayed). */
   exitCode: Promise<number>;
   resize(rows: number, cols: number): void;
@@ -95,6 +97,8 @@ export async function execInContainer(
     handle.sync.close();
     return {
       execId,
+      // Nobody waits for a detached exec here; its pid is known only if the runtime wrote it already.
+      pid: readPid(join(dir, 'pid')),
       exitCode: Promise.resolve(0),
       resize: () => undefined,
       detached: Promise.resolve(true),
@@ -117,6 +121,7 @@ export async function execInContainer(
   })();
   return {
     execId,
+    pid: result.pid,
     exitCode,
     resize(rows, cols) {
       writeResize(join(dir, 'ctl'), rows, cols);
@@ -129,4 +134,12 @@ function allCaps(spec: OciSpec) {
   const caps = spec.process.capabilities;
   const all = caps?.bounding ?? [];
   return { bounding: all, effective: all, permitted: all };
+}
+
+function readPid(file: string): number {
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
 }

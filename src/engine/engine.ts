@@ -7,6 +7,7 @@ import type { ExecHandle, ExecOptions } from '../container/exec.ts';
 import type { HealthcheckRunResult } from '../container/health-state.ts';
 import type { LogEntry, LogOptions } from '../container/logs.ts';
 import type { TopResult } from '../container/top.ts';
+import type { UpdateOptions } from '../container/update.ts';
 import type { ImportOptions } from '../image/import.ts';
 import type { NetworkCreateOptions, NetworkInspect } from '../network/types.ts';
 import type { Credentials } from '../registry/credentials.ts';
@@ -110,6 +111,8 @@ export interface Engine {
   killContainer(ref: string, signal: string): Promise<void>;
   removeContainer(ref: string, o: { force: boolean; volumes: boolean }): Promise<void>;
   renameContainer(ref: string, name: string): Promise<void>;
+  /** docker's `update`: new resource limits and restart policy, applied live to a running container. */
+  updateContainer(ref: string, o: UpdateOptions): Promise<{ warnings: string[] }>;
   pauseContainer(ref: string): Promise<void>;
   unpauseContainer(ref: string): Promise<void>;
   listContainers(o: {

@@ -20,6 +20,7 @@ import { cpuPercent, type StatsSample, sampleStats } from '../container/stats.ts
 import { isActive, killContainer, removeContainer, stopContainer } from '../container/stop.ts';
 import { type TopResult, topContainer } from '../container/top.ts';
 import { type ContainerRecord, ZERO_TIME } from '../container/types.ts';
+import type { UpdateOptions } from '../container/update.ts';
 import { imageHistory, imageInspect, imageSummary, pruneImages, removeImage } from '../image/image-ops.ts';
 import type { ImportOptions } from '../image/import.ts';
 import { canonicalName, familiarName, parseReference } from '../image/reference.ts';
@@ -370,6 +371,13 @@ export class LocalEngine implements Engine {
       c.id,
       containerAttributes({ ...c, name: newName }, { oldName: `/${c.name}` }),
     );
+  }
+
+  async updateContainer(ref: string, o: UpdateOptions): Promise<{ warnings: string[] }> {
+    const { updateContainer } = await import('../container/update.ts');
+    const { record, warnings } = await updateContainer(this.ctx, ref, o);
+    recordEvent(this.ctx.db, 'container', 'update', record.id, containerAttributes(record));
+    return { warnings };
   }
 
   async pauseContainer(ref: string): Promise<void> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { encodeUpdate } from '../api/decode/container-update.ts';
 import { encodeFilters } from '../api/decode/filters.ts';
 import { encodeRegistryAuth } from '../api/decode/registry-auth.ts';
 import { decodeBuildEvent, type EncodedBuildEvent } from '../api/routes/build.ts';
@@ -17,6 +18,7 @@ import type { ExecHandle, ExecOptions } from '../container/exec.ts';
 import type { HealthcheckRunResult } from '../container/health-state.ts';
 import type { LogEntry, LogOptions } from '../container/logs.ts';
 import type { TopResult } from '../container/top.ts';
+import type { UpdateOptions } from '../container/update.ts';
 import type { ImportOptions } from '../image/import.ts';
 import { parseReference } from '../image/reference.ts';
 import type { NetworkCreateOptions, NetworkInspect } from '../network/types.ts';
@@ -278,6 +280,15 @@ export class RemoteEngine implements Engine {
     await this.http.call('POST', `/containers/${pathPart(ref)}/rename`, { query: { name } });
   }
 
+  async updateContainer(ref: string, o: UpdateOptions): Promise<{ warnings: string[] }> {
+    const r = await this.http.json<{ Warnings?: string[] | null }>(
+      'POST',
+      `/containers/${pathPart(ref)}/update`,
+      { body: encodeUpdate(o) },
+    );
+    return { warnings: r.Warnings ?? [] };
+  }
+
   async pauseContainer(ref: string): Promise<void> {
     await this.http.call('POST', `/containers/${pathPart(ref)}/pause`);
   }
@@ -351,7 +362,7 @@ export class RemoteEngine implements Engine {
         .catch(() => undefined);
     if (o.detach) {
       await this.http.call('POST', `/exec/${id}/start`, { body: { Detach: true, Tty: o.tty } });
-      return { execId: id, exitCode: Promise.resolve(0), resize, detached: Promise.resolve(true) };
+      return { execId: id, pid: 0, exitCode: Promise.resolve(0), resize, detached: Promise.resolve(true) };
     }
     const r = await this.hijack(
       `/exec/${id}/start`,
@@ -377,7 +388,7 @@ export class RemoteEngine implements Engine {
       }
       return -1;
     });
-    return { execId: id, exitCode, resize, detached: r.done.then((how) => how === 'detached') };
+    return { execId: id, pid: 0, exitCode, resize, detached: r.done.then((how) => how === 'detached') };
   }
 
   topContainer(ref: string, psArgs: string[]): Promise<TopResult> {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
@@ -109,6 +110,17 @@ describe('SDK clients against berth serve', () => {
     assert.equal(o, 'exec-out\n');
     assert.equal(info.ExitCode, 5);
     assert.equal(info.Running, false);
+    // A running exec reports its host pid, as docker's exec inspect does.
+    const long = await c.exec({ Cmd: ['sleep', '30'], AttachStdout: true });
+    const ls = await long.start({ hijack: true, stdin: false });
+    let running = await long.inspect();
+    for (let i = 0; i < 100 && !running.Running; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      running = await long.inspect();
+    }
+    assert.ok(running.Pid > 0, `exec inspect Pid: ${running.Pid}`);
+    assert.equal(readFileSync(`/proc/${running.Pid}/comm`, 'utf8').trim(), 'sleep');
+    ls.destroy();
     await c.remove({ force: true });
   });
 

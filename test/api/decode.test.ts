@@ -167,7 +167,10 @@ describe('other bodies and queries', () => {
     assert.doesNotThrow(() =>
       decodeUpdate({ Memory: 0, CpuShares: 0, RestartPolicy: { Name: '' }, Devices: [] }),
     );
-    assert.throws(() => decodeUpdate({ Memory: 1, CpusetCpus: '0' }), /Memory, CpusetCpus/);
+    assert.throws(
+      () => decodeUpdate({ Memory: 1, CpusetCpus: '0', BlkioWeight: 10 }),
+      /CpusetCpus, BlkioWeight/,
+    );
   });
 
   it('parses filters in both JSON forms, and detach keys', () => {

@@ -81,7 +81,7 @@ function decodeMount(m: Json, i: number): MountSpec {
   return out;
 }
 
-function decodeRestart(h: Json): RestartPolicy | undefined {
+export function decodeRestart(h: Json): RestartPolicy | undefined {
   const rp = obj(h, 'RestartPolicy', 'HostConfig');
   if (!rp) return undefined;
   const name = str(rp, 'Name', 'HostConfig.RestartPolicy') ?? '';

@@ -165,9 +165,9 @@ export function registerContainerRoutes(app: FastifyInstance, engine: Engine): v
   });
 
   app.post<{ Params: IdParams }>('/containers/:id/update', async (req) => {
-    decodeUpdate(req.body);
-    await brief(engine, req.params.id);
-    return { Warnings: [] };
+    const o = decodeUpdate(req.body);
+    const { warnings } = await engine.updateContainer(req.params.id, o);
+    return { Warnings: warnings };
   });
 
   app.delete<{ Params: IdParams }>('/containers/:id', async (req, reply) => {

@@ -102,7 +102,7 @@ export function registerExecRoutes(app: FastifyInstance, engine: Engine): void {
       CanRemove: !s.running && s.started,
       ContainerID: s.containerId,
       DetachKeys: s.detachKeys ?? '',
-      Pid: 0,
+      Pid: s.running ? (s.handle?.pid ?? 0) : 0,
     };
   });
 }

@@ -195,7 +195,7 @@ export function parseRestart(s: string): RestartPolicy {
   return { name, maximumRetryCount: n };
 }
 
-function parseCpus(s: string): number {
+export function parseCpus(s: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n < 0 || s.trim() === '')
     throw new InvalidArgumentError(
