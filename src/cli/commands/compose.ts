@@ -647,16 +647,13 @@ const topCmd: Sub = {
     for (const c of list) {
       const t = await r.engine.topContainer(c.id, []);
       ctx.out.write(`${c.name}\n`);
+      // Columns by position: ps titles (%CPU, TIME…) are not template field names.
       const rows = t.Processes.map((row) =>
-        Object.fromEntries(t.Titles.map((title, i) => [title, row[i] ?? ''])),
+        Object.fromEntries(t.Titles.map((_, i) => [`C${i}`, row[i] ?? ''])),
       );
+      const headers = Object.fromEntries(t.Titles.map((title, i) => [`C${i}`, title]));
       ctx.out.write(
-        renderList(
-          rows,
-          undefined,
-          `table ${t.Titles.map((title) => `{{index . "${title}"}}`).join('\t')}`,
-          {},
-        ).replace(/^.*\n/, `${t.Titles.join('\t')}\n`),
+        renderList(rows, undefined, `table ${t.Titles.map((_, i) => `{{.C${i}}}`).join('\t')}`, headers),
       );
       ctx.out.write('\n');
     }
@@ -713,7 +710,13 @@ const imagesCmd: Sub = {
     for (const c of list) {
       if (p.args.length && !p.args.includes(c.Labels[L.service] ?? '')) continue;
       const img = await r.engine.inspectImage(c.ImageID).catch(() => undefined);
-      const tag = img?.RepoTags[0] ?? '<none>:<none>';
+      // The name the service asked for, as docker compose shows it; else the image's first tag.
+      const asked = c.Image && !/^(sha256:)?[0-9a-f]{12,64}$/.test(c.Image) ? c.Image : undefined;
+      const tag = asked
+        ? /:[^/]+$/.test(asked)
+          ? asked
+          : `${asked}:latest`
+        : (img?.RepoTags[0] ?? '<none>:<none>');
       const colon = tag.lastIndexOf(':');
       rows.push({
         ContainerName: (c.Names[0] ?? '').replace(/^\//, ''),
