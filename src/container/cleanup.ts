@@ -1,7 +1,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreContext } from '../engine/context.ts';
-import { containerAttributes, recordEvent } from '../engine/events.ts';
+import { containerAttributes, recordEvent, recordVolumeEvents } from '../engine/events.ts';
 import { detachContainerNetworks, hasNetworkState } from '../network/attach.ts';
 import { tryWithLock, withLock } from '../store/lock.ts';
 import { removeAnonymousVolumes } from '../volume/container-mounts.ts';
@@ -96,6 +96,7 @@ async function cleanupLocked(ctx: StoreContext, id: string, opts: CleanupOptions
     return next;
   });
   recordEvent(ctx.db, 'container', 'die', id, containerAttributes(c, { exitCode: String(exitCode) }));
+  recordVolumeEvents(ctx.db, c, 'unmount');
   if (c.config.host.autoRemove && c.state.status !== 'removing') {
     removeContainerFiles(ctx, id);
     rmSync(f.run, { recursive: true, force: true });

@@ -113,6 +113,35 @@ export function containerAttributes(
   return { ...c.config.labels, image: c.config.image, name: c.name, ...extra };
 }
 
+/** docker's `volume mount`/`unmount` events: one per named or anonymous volume of a container. */
+export function recordVolumeEvents(
+  db: Database,
+  c: {
+    id: string;
+    config: {
+      host: {
+        mounts: { type: string; source: string; target: string; readonly: boolean; propagation?: string }[];
+      };
+    };
+  },
+  action: 'mount' | 'unmount',
+): void {
+  for (const m of c.config.host.mounts) {
+    if (m.type !== 'volume' || !m.source) continue;
+    const attrs: Record<string, string> =
+      action === 'mount'
+        ? {
+            container: c.id,
+            destination: m.target,
+            driver: 'local',
+            propagation: m.propagation ?? '',
+            'read/write': String(!m.readonly),
+          }
+        : { container: c.id, driver: 'local' };
+    recordEvent(db, 'volume', action, m.source, attrs);
+  }
+}
+
 interface Row {
   id: number;
   time_nano: string;

@@ -50,6 +50,7 @@ import {
   lastExitCode,
   readEvents,
   recordEvent,
+  recordVolumeEvents,
 } from './events.ts';
 import { globMatch, matchLabels } from './filters.ts';
 import type { ProgressSink } from './progress.ts';
@@ -204,8 +205,10 @@ export class LocalEngine implements Engine {
             }
           : undefined,
     });
-    if (before !== 'running' && before !== 'paused' && started.state.status === 'running')
+    if (before !== 'running' && before !== 'paused' && started.state.status === 'running') {
+      recordVolumeEvents(this.ctx.db, started, 'mount');
       recordEvent(this.ctx.db, 'container', 'start', c.id, containerAttributes(c));
+    }
     return handle;
   }
 
@@ -537,6 +540,17 @@ export class LocalEngine implements Engine {
           blockRead: cur?.blockRead ?? 0,
           blockWrite: cur?.blockWrite ?? 0,
           pids: cur?.pids ?? 0,
+          ...(cur && before
+            ? {
+                cpu: {
+                  usageNs: cur.cpuUsageNs,
+                  systemNs: cur.systemCpuNs,
+                  preUsageNs: before.cpuUsageNs,
+                  preSystemNs: before.systemCpuNs,
+                  onlineCpus: cur.onlineCpus,
+                },
+              }
+            : {}),
         });
       }
       prev = next;

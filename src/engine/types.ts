@@ -86,4 +86,6 @@ export interface StatsEntry {
   blockRead: number;
   blockWrite: number;
   pids: number;
+  /** The raw counters behind cpuPercent (the Engine API reports them); absent for a stopped container. */
+  cpu?: { usageNs: number; systemNs: number; preUsageNs: number; preSystemNs: number; onlineCpus: number };
 }

@@ -4,9 +4,9 @@ import type { StatsEntry } from '../../engine/types.ts';
 const WINDOW_NS = 1e9;
 
 /**
- * docker's StatsJSON from an engine StatsEntry. The engine reports the CPU share it measured
- * between two samples; docker clients compute it back from (cpu_stats - precpu_stats) over
- * (system - presystem) × online CPUs, so the counters here are chosen to give exactly that share.
+ * docker's StatsJSON from an engine StatsEntry. Clients compute the CPU share from
+ * (cpu_stats - precpu_stats) over (system - presystem) × online CPUs: the engine's raw counters
+ * when it gives them (a local engine does), else counters chosen to give the share it measured.
  */
 export function dockerStats(e: StatsEntry, ncpu: number, read: Date, preread: Date): Record<string, unknown> {
   const system = WINDOW_NS * ncpu;
@@ -38,8 +38,9 @@ export function dockerStats(e: StatsEntry, ncpu: number, read: Date, preread: Da
     },
     num_procs: 0,
     storage_stats: {},
-    cpu_stats: cpu(cpuTotal, system * 2),
-    precpu_stats: cpu(0, system),
+    // The measured cgroup and host counters when the engine has them; else counters giving its share.
+    cpu_stats: e.cpu ? cpu(e.cpu.usageNs, e.cpu.systemNs) : cpu(cpuTotal, system * 2),
+    precpu_stats: e.cpu ? cpu(e.cpu.preUsageNs, e.cpu.preSystemNs) : cpu(0, system),
     memory_stats: {
       // memUsage already excludes the page cache, so the cache fields are 0.
       usage: e.memUsage,
