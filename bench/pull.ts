@@ -4,16 +4,15 @@
  * Usage: node --import tsx bench/pull.ts [runs]   (needs mmdebstrap, docker-registry, skopeo, podman)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BERTH } from '../test/helpers.ts';
+import { writeOciLayout } from './oci-layout.ts';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const WORK = '/var/tmp/berth-bench';
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function sh(cmd: string): void {
   execFileSync('bash', ['-c', cmd], { stdio: 'inherit' });
@@ -34,56 +33,15 @@ function layout(): string {
     `tar -C ${root} --exclude=./usr/lib -cf - ./usr`,
     `tar -C ${root} -cf - ./usr/lib`,
   ];
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
-  const put = (b: Buffer) => {
-    const d = sha(b);
-    writeFileSync(join(dir, 'blobs', 'sha256', d.slice(7)), b);
-    return { digest: d, size: b.length };
-  };
-  const layers = parts.map((cmd) => {
-    const raw = execFileSync('bash', ['-c', cmd], { maxBuffer: 1 << 30 });
-    const gz = gzipSync(raw, { level: 6 });
-    return { diffId: sha(raw), ...put(gz) };
+  writeOciLayout(dir, {
+    layers: parts.length,
+    cmd: ['bash'],
+    refName: 'deb',
+    gzLayer: (i) => {
+      const raw = execFileSync('bash', ['-c', parts[i]!], { maxBuffer: 1 << 30 });
+      return { raw, gz: gzipSync(raw, { level: 6 }) };
+    },
   });
-  const config = put(
-    Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        config: { Cmd: ['bash'] },
-        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      }),
-    ),
-  );
-  const manifest = put(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: layers.map((l) => ({
-          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-          digest: l.digest,
-          size: l.size,
-        })),
-      }),
-    ),
-  );
-  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(
-    join(dir, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': 'deb' },
-        },
-      ],
-    }),
-  );
   rmSync(root, { recursive: true, force: true });
   return dir;
 }

@@ -5,77 +5,35 @@
  * Usage: node --import tsx bench/registry-server.ts [runs]   (needs skopeo, docker-registry)
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BERTH } from '../test/helpers.ts';
+import { writeOciLayout } from './oci-layout.ts';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const LAYERS = 5;
 const LAYER_MB = 32;
 const WORK = '/var/tmp/berth-bench';
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** An OCI layout of LAYERS gzip layers, each a tar of one file of random bytes (incompressible). */
 function layout(): { dir: string; bytes: number } {
   const dir = join(WORK, 'regsrv-oci');
-  const put = (b: Buffer) => {
-    const d = sha(b);
-    writeFileSync(join(dir, 'blobs', 'sha256', d.slice(7)), b);
-    return { digest: d, size: b.length };
-  };
   if (!existsSync(join(dir, 'index.json'))) {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
     const src = join(WORK, 'regsrv-src');
-    const layers = Array.from({ length: LAYERS }, (_, i) => {
-      rmSync(src, { recursive: true, force: true });
-      mkdirSync(src, { recursive: true });
-      execFileSync('bash', ['-c', `head -c ${LAYER_MB}M /dev/urandom > ${src}/layer${i}.bin`]);
-      const tar = execFileSync('tar', ['-C', src, '-cf', '-', `layer${i}.bin`], { maxBuffer: 1 << 30 });
-      const gz = execFileSync('gzip', ['-1', '-c'], { input: tar, maxBuffer: 1 << 30 });
-      return { diffId: sha(tar), ...put(gz) };
+    writeOciLayout(dir, {
+      layers: LAYERS,
+      cmd: [],
+      refName: 'big',
+      gzLayer: (i) => {
+        rmSync(src, { recursive: true, force: true });
+        mkdirSync(src, { recursive: true });
+        execFileSync('bash', ['-c', `head -c ${LAYER_MB}M /dev/urandom > ${src}/layer${i}.bin`]);
+        const raw = execFileSync('tar', ['-C', src, '-cf', '-', `layer${i}.bin`], { maxBuffer: 1 << 30 });
+        return { raw, gz: execFileSync('gzip', ['-1', '-c'], { input: raw, maxBuffer: 1 << 30 }) };
+      },
     });
     rmSync(src, { recursive: true, force: true });
-    const config = put(
-      Buffer.from(
-        JSON.stringify({
-          architecture: 'amd64',
-          os: 'linux',
-          config: {},
-          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-        }),
-      ),
-    );
-    const manifest = put(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-          layers: layers.map((l) => ({
-            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-            digest: l.digest,
-            size: l.size,
-          })),
-        }),
-      ),
-    );
-    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    writeFileSync(
-      join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          {
-            mediaType: 'application/vnd.oci.image.manifest.v1+json',
-            ...manifest,
-            annotations: { 'org.opencontainers.image.ref.name': 'big' },
-          },
-        ],
-      }),
-    );
   }
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as {
     manifests: { digest: string }[];
